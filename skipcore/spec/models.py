@@ -1,0 +1,179 @@
+"""Model parameters, one class per `model.family`, discriminated on `family`.
+
+Every class forbids unknown keys and bounds every number. `depth` counts hidden layers for MLPs
+and blocks (or convolutional layers) for CNNs, as each class's docstring says.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
+Init = Literal["he", "identity", "default"]
+Depth = Annotated[int, Field(ge=1, le=1000)]
+Width = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlainMLP(_Model):
+    """ReLU MLP of `depth` hidden layers of uniform `width` (seed 000, fig 4)."""
+
+    family: Literal["plain_mlp"]
+    depth: Depth = 4
+    width: Width = 64
+    activation: Activation = "relu"
+    init: Init = "he"
+
+
+class TelescopeMLP(_Model):
+    """Every hidden layer's output is summed (identity) into the last hidden layer (seed 000)."""
+
+    family: Literal["telescope_mlp"]
+    depth: Depth = 8
+    width: Width = 64
+    activation: Activation = "relu"
+    init: Init = "he"
+
+
+class ResNetMLP(_Model):
+    """`depth` pre-activation (V2) residual blocks x' = x + F(x) of uniform `width` (seed 000)."""
+
+    family: Literal["resnet_mlp"]
+    depth: Depth = 8
+    width: Width = 64
+    activation: Activation = "relu"
+    init: Literal["he", "identity", "default", "zero_residual"] = "he"
+    residual_scale: float = Field(1.0, gt=0, le=10)
+    stochastic_depth: float = Field(
+        1.0, gt=0, le=1, description="survival probability p_L of the last block; 1 = off"
+    )
+
+
+class DenseSkipMLP(_Model):
+    """Every pair of non-adjacent layers also fully connected (seed 001, fig 1)."""
+
+    family: Literal["dense_skip_mlp"]
+    widths: list[Width] = Field(default_factory=lambda: [128, 256, 256], min_length=1, max_length=64)
+    skips: bool = True
+    activation: Activation = "relu"
+    init: Init = "he"
+
+
+class SkipLayerMLP(_Model):
+    """Hidden layers plus a direct input-to-output linear term (seed 002). `width` 0 is linear."""
+
+    family: Literal["skip_layer_mlp"]
+    depth: Depth = 1
+    width: Annotated[int, Field(ge=0, le=1_000_000)] = 16
+    activation: Activation = "tanh"
+    skip_layer: bool = True
+    init: Init = "default"
+
+
+class HighwayMLP(_Model):
+    """Highway layers y = T(x)H(x) + (1 - T(x))x (Srivastava et al. 2015)."""
+
+    family: Literal["highway_mlp"]
+    depth: Depth = 8
+    width: Width = 64
+    activation: Activation = "relu"
+    gate_bias: float = Field(-2.0, ge=-10, le=10, description="initial transform-gate bias b_T")
+    init: Init = "he"
+
+
+class _SeedCNN(_Model):
+    """Seed 001's eight-convolution CIFAR-10 network (see skipcore.models.cnn for the table)."""
+
+    batch_norm: bool = True
+    width_mult: float = Field(1.0, gt=0, le=16)
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class VanillaCNN(_SeedCNN):
+    family: Literal["vanilla_cnn"]
+
+
+class SkipCNN(_SeedCNN):
+    family: Literal["skip_cnn"]
+
+
+class WidenedCNN(_SeedCNN):
+    family: Literal["widened_cnn"]
+
+
+class ResNetCNN(_Model):
+    """CIFAR ResNet of He et al.: 3 stages of n blocks, `depth` = 6n + 2."""
+
+    family: Literal["resnet_cnn"]
+    depth: Annotated[int, Field(ge=8, le=1202)] = 20
+    block: Literal["post_activation", "pre_activation"] = "post_activation"
+    shortcut: Literal["identity", "none"] = "identity"
+    widths: list[Width] = Field(default_factory=lambda: [16, 32, 64], min_length=1, max_length=8)
+    zero_init_residual: bool = False
+    residual_scale: float = Field(1.0, gt=0, le=10)
+    stochastic_depth: float = Field(
+        1.0, gt=0, le=1, description="survival probability p_L of the last block; 1 = off"
+    )
+    init: Literal["he", "default"] = "he"
+
+    @field_validator("depth")
+    @classmethod
+    def _six_n_plus_two(cls, v: int) -> int:
+        if (v - 2) % 6:
+            raise ValueError(f"depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), got {v}")
+        return v
+
+
+class DenseNetCNN(_Model):
+    """DenseNet-BC style: dense blocks of `block_layers` layers, growth rate k, transitions."""
+
+    family: Literal["densenet_cnn"]
+    growth_rate: Annotated[int, Field(ge=1, le=256)] = 12
+    block_layers: list[Annotated[int, Field(ge=1, le=128)]] = Field(
+        default_factory=lambda: [4, 4, 4], min_length=1, max_length=8
+    )
+    bottleneck: bool = True
+    compression: float = Field(0.5, gt=0, le=1)
+    init_channels: Annotated[int, Field(ge=1, le=1024)] = 24
+
+
+class UNet(_Model):
+    """Encoder/decoder with long concatenative skips; `long_skips: false` removes them."""
+
+    family: Literal["unet"]
+    depth: Annotated[int, Field(ge=1, le=8)] = 3
+    base_channels: Annotated[int, Field(ge=1, le=512)] = 16
+    long_skips: bool = True
+    batch_norm: bool = True
+
+
+ModelParams = Annotated[
+    Union[
+        PlainMLP,
+        TelescopeMLP,
+        ResNetMLP,
+        DenseSkipMLP,
+        SkipLayerMLP,
+        HighwayMLP,
+        VanillaCNN,
+        SkipCNN,
+        WidenedCNN,
+        ResNetCNN,
+        DenseNetCNN,
+        UNet,
+    ],
+    Field(discriminator="family"),
+]
+
+MLP_FAMILIES = frozenset(
+    {"plain_mlp", "telescope_mlp", "resnet_mlp", "dense_skip_mlp", "skip_layer_mlp", "highway_mlp"}
+)
+IMAGE_FAMILIES = frozenset(
+    {"vanilla_cnn", "skip_cnn", "widened_cnn", "resnet_cnn", "densenet_cnn", "unet"}
+)
+FAMILIES = tuple(sorted(MLP_FAMILIES | IMAGE_FAMILIES))

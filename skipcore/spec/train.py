@@ -1,0 +1,49 @@
+"""Training parameters: optimizer, learning rate, epochs, batch size, skip* phases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_EPOCHS = 100_000
+
+
+class SkipStar(BaseModel):
+    """Seed 001's two-phase "skip*" training: skips off until a rule fires, then on, weights kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Literal["epochs", "patience"] = "patience"
+    phase1_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
+    patience: Annotated[int, Field(ge=1, le=10_000)] = 5
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    l1: float = Field(0.0, ge=0, le=10, description="L1 penalty on weight matrices (seed 002)")
+    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 100
+    batch_size: Optional[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
+        32, description="null trains full batch"
+    )
+    grad_clip: Optional[float] = Field(None, gt=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    log_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = Field(
+        1, description="epochs between per-layer statistics records"
+    )
+    checkpoint_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
+    skip_star: Optional[SkipStar] = None
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> "TrainParams":
+        if self.skip_star and self.skip_star.rule == "epochs" and self.skip_star.phase1_epochs >= self.epochs:
+            raise ValueError(
+                f"skip_star.phase1_epochs ({self.skip_star.phase1_epochs}) must be below epochs ({self.epochs})"
+            )
+        return self
