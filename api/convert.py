@@ -1,0 +1,45 @@
+"""ORM rows to response models."""
+
+from __future__ import annotations
+
+from api.schemas import ExperimentOut, Progress, RunOut, iso
+from persistence.models import Experiment, Run
+
+
+def run_out(run: Run) -> RunOut:
+    return RunOut(
+        id=run.id,
+        experiment_id=run.experiment_id,
+        status=run.status,
+        seed=run.seed,
+        params=run.params or {},
+        created_at=iso(run.created_at),
+        started_at=iso(run.started_at),
+        finished_at=iso(run.finished_at),
+        progress=Progress(
+            epoch=run.epoch or 0,
+            epochs=run.epochs or 0,
+            fraction=(run.epoch or 0) / run.epochs if run.epochs else None,
+            eta_seconds=run.eta_seconds,
+        ),
+        summary=run.summary or {},
+        error=run.error,
+        attempts=run.attempts or 0,
+        resumes=run.resumes or 0,
+        index=run.index,
+    )
+
+
+def experiment_out(exp: Experiment) -> ExperimentOut:
+    return ExperimentOut(
+        id=exp.id,
+        name=exp.name,
+        status=exp.status,
+        created_at=iso(exp.created_at) or "",
+        started_at=iso(exp.started_at),
+        finished_at=iso(exp.finished_at),
+        spec=exp.spec,
+        runs=[run_out(r) for r in exp.runs],
+        error=exp.error,
+        owner=exp.owner,
+    )

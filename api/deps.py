@@ -1,0 +1,107 @@
+"""Dependencies as `Annotated` aliases: session, settings, the caller's key, lookups with 404."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Iterator, Optional
+
+from fastapi import Depends, Header, HTTPException, Path, Request
+from sqlalchemy.orm import Session
+
+from api.errors import not_found
+from api.state import AppState
+from persistence.db import session_scope
+from persistence.models import Experiment, Run
+from persistence.repo import experiments as exp_repo
+from persistence.repo import keys as key_repo
+from persistence.repo import runs as run_repo
+from persistence.settings import Settings
+
+_RANK = {"read": 0, "write": 1, "admin": 2}
+
+
+@dataclass(frozen=True)
+class Principal:
+    owner: str
+    scope: str
+
+    @property
+    def sees_all(self) -> bool:
+        return self.scope == "admin"
+
+    @property
+    def owner_filter(self) -> Optional[str]:
+        return None if self.sees_all else self.owner
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.skipcore
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings_dep(state: StateDep) -> Settings:
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with session_scope(state.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(state: StateDep, authorization: Annotated[Optional[str], Header()] = None) -> Principal:
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "Authorization must be 'Bearer <api key>'", headers={"WWW-Authenticate": "Bearer"})
+        with session_scope(state.sessions) as session:
+            key = key_repo.lookup(session, token.strip())
+            if key is None:
+                raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            return Principal(key.owner, key.scope)
+    if state.settings.require_auth:
+        raise HTTPException(401, "an API key is required: Authorization: Bearer <key>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return Principal("local", "admin")
+
+
+def require(scope: str):
+    def dep(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if _RANK[principal.scope] < _RANK[scope]:
+            raise HTTPException(403, f"this API key has scope {principal.scope!r}; {scope!r} is needed")
+        return principal
+
+    return dep
+
+
+ReadKey = Annotated[Principal, Depends(require("read"))]
+WriteKey = Annotated[Principal, Depends(require("write"))]
+
+
+def get_experiment(
+    session: SessionDep, principal: ReadKey, experiment_id: Annotated[str, Path(max_length=64)]
+) -> Experiment:
+    exp = exp_repo.get(session, experiment_id, owner=principal.owner_filter)
+    if exp is None:
+        raise not_found("experiment", experiment_id)
+    return exp
+
+
+ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
+
+
+def get_run(session: SessionDep, principal: ReadKey, run_id: Annotated[str, Path(max_length=64)]) -> Run:
+    run = run_repo.get(session, run_id)
+    if run is None or (not principal.sees_all and run.experiment.owner != principal.owner):
+        raise not_found("run", run_id)
+    return run
+
+
+RunDep = Annotated[Run, Depends(get_run)]

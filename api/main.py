@@ -1,0 +1,124 @@
+"""create_app(settings): routers, error handlers, lifespan. It only assembles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api import errors, telemetry
+from api.routes import artifacts, experiments, health, probes, runs, stream
+from api.state import AppState, RateLimiter
+from persistence.db import make_engine, make_sessionmaker, session_scope
+from persistence.objects import make_store
+from persistence.queue import QUEUE, TASK_RUN, make_celery
+from persistence.repo import runs as run_repo
+from persistence.schema import verify
+from persistence.settings import Settings, get_settings
+from skipcore.spec import ExperimentSpec
+
+log = logging.getLogger("skipcore.api")
+
+
+def sweep_once(state: AppState) -> tuple[list[str], list[str]]:
+    """Requeue runs whose worker died and resend queued runs whose message may be lost."""
+    s = state.settings
+    with session_scope(state.sessions) as session:
+        resend, failed = run_repo.sweep(
+            session, lease_seconds=s.lease_seconds, max_attempts=s.max_attempts,
+            requeue_after=max(60.0, 10 * s.lease_seconds),
+        )
+    for run_id in resend:
+        try:
+            state.celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE)
+        except Exception:  # noqa: BLE001
+            log.exception("sweeper could not send run %s", run_id)
+    if resend or failed:
+        log.info("sweeper: resent %d runs, failed %d", len(resend), len(failed))
+    return resend, failed
+
+
+async def _sweeper(state: AppState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.sweep_interval_seconds)
+        try:
+            await run_in_threadpool(sweep_once, state)
+        except Exception:  # noqa: BLE001 - the database may be down; try again next time
+            log.warning("sweeper pass failed", exc_info=True)
+
+
+def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(str(settings.database_url))
+    verify(engine)  # refuse an old schema, naming the command to run
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        store=make_store(settings),
+        celery=make_celery(settings),
+        limiter=RateLimiter(settings.submissions_per_minute),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_sweeper(state)) if sweeper else None
+        if not settings.require_auth:
+            log.warning("authentication is OFF (embedded profile): serve on 127.0.0.1 only")
+        yield
+        if task:
+            task.cancel()
+        engine.dispose()
+
+    app = FastAPI(
+        title="skipcore",
+        version="0.1.0",
+        summary="Training jobs for studying skip connections",
+        lifespan=lifespan,
+    )
+    app.state.skipcore = state
+    errors.install(app)
+
+    @app.middleware("http")
+    async def limits_and_timing(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse(status_code=413, content={
+                "detail": f"body of {int(length):,} bytes is over the limit of {settings.max_body_bytes:,}"})
+        if request.method in ("POST", "PUT", "PATCH") and length is None:
+            body = await request.body()  # chunked upload: measure what came
+            if len(body) > settings.max_body_bytes:
+                return JSONResponse(status_code=413, content={
+                    "detail": f"body over the limit of {settings.max_body_bytes:,} bytes"})
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        telemetry.observe_request(request.method, getattr(route, "path", "unmatched"), response.status_code,
+                                  time.perf_counter() - t0)
+        return response
+
+    for module in (experiments, runs, probes, artifacts, stream, health):
+        app.include_router(module.router)
+    app.include_router(experiments.schema_router)
+
+    original_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original_openapi()
+        spec_schema = ExperimentSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        defs = spec_schema.pop("$defs", {})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs)
+        components["ExperimentSpec"] = spec_schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,69 @@
+"""Artifacts: list with signed, short-lived download URLs; download by signature or API key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import SessionDep, StateDep, get_principal
+from api.errors import not_found
+from api.schemas import ArtifactList, ArtifactOut
+from api.signing import signed_url, verify
+from persistence.repo import artifacts as repo
+from persistence.repo import runs as run_repo
+
+router = APIRouter(prefix="/v1/runs", tags=["artifacts"])
+
+
+def _path(run_id: str, name: str) -> str:
+    return f"/v1/runs/{run_id}/artifacts/{name}"
+
+
+@router.get("/{run_id}/artifacts", response_model=ArtifactList,
+            summary="A run's artifacts; each url downloads the bytes (signed, short-lived)")
+def list_artifacts(request: Request, state: StateDep, session: SessionDep, run_id: str,
+                   principal=Depends(get_principal)):
+    run = run_repo.get(session, run_id)
+    if run is None or (not principal.sees_all and run.experiment.owner != principal.owner):
+        raise not_found("run", run_id)
+    key, ttl = state.settings.signing_key(), state.settings.url_ttl_seconds
+    return ArtifactList(items=[
+        ArtifactOut(name=a.name, kind=a.kind, size=a.size, sha256=a.sha256, content_type=a.content_type,
+                    url=str(request.base_url).rstrip("/") + signed_url(key, _path(run_id, a.name), ttl))
+        for a in repo.list_for_run(session, run_id)
+    ])
+
+
+@router.get("/{run_id}/artifacts/{name:path}", summary="Download an artifact's bytes",
+            responses={200: {"content": {"application/octet-stream": {}}}, 403: {"description": "bad or expired signature"}})
+def download_artifact(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    run_id: str,
+    name: str,
+    expires: Annotated[Optional[int], Query()] = None,
+    sig: Annotated[Optional[str], Query(max_length=128)] = None,
+):
+    if sig is not None or expires is not None:
+        if sig is None or expires is None or not verify(state.settings.signing_key(), _path(run_id, name), expires, sig):
+            raise HTTPException(403, "the download link is invalid or has expired; list the artifacts again")
+        run = run_repo.get(session, run_id)
+    else:
+        principal = get_principal(state, request.headers.get("authorization"))
+        run = run_repo.get(session, run_id)
+        if run is not None and not principal.sees_all and run.experiment.owner != principal.owner:
+            run = None
+    if run is None:
+        raise not_found("run", run_id)
+    art = repo.get(session, run_id, name)  # the name is looked up, never joined into a path
+    if art is None:
+        raise not_found("artifact", name)
+    return StreamingResponse(
+        state.store.open(art.uri),  # uri = the object store key the worker wrote
+        media_type=art.content_type,
+        headers={"Content-Length": str(art.size), "ETag": f'"{art.sha256}"',
+                 "Content-Disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"'},
+    )

@@ -1,0 +1,181 @@
+"""Experiments: submit (validated, stored, queued after commit), list, get, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Annotated, Any, Optional
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from api.convert import experiment_out
+from api.deps import ExperimentDep, ReadKey, SessionDep, StateDep, WriteKey
+from api.errors import spec_error, unprocessable
+from api.guard import check_resources
+from api.schemas import ExperimentOut, ExperimentPage
+from persistence.models import STATUSES
+from persistence.queue import QUEUE, TASK_RUN
+from persistence.repo import experiments as repo
+from skipcore.spec import ExperimentSpec, json_schema
+
+log = logging.getLogger("skipcore.api")
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+
+_EXAMPLE = {
+    "name": "telescope-d50",
+    "model": {"family": "telescope_mlp", "depth": 50, "width": 64},
+    "data": {"name": "sine"},
+    "train": {"optimizer": "adam", "lr": 0.001, "epochs": 2000, "batch_size": 32},
+    "probes": [{"name": "weight_magnitude"}, {"name": "skip_ablation"}],
+    "seeds": [0, 1, 2],
+    "sweep": {"model.depth": [2, 3, 4]},
+}
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def enqueue(state: Any, run_ids: list[str]) -> None:
+    """Send one task per run, by name, after the transaction committed. A failed send leaves the
+    run queued; the sweeper sends it again."""
+    for run_id in run_ids:
+        try:
+            state.celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE)
+        except Exception:  # noqa: BLE001 - the broker being down must not lose the experiment
+            log.exception("could not enqueue run %s; the sweeper will retry", run_id)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExperimentOut,
+    summary="Submit an experiment spec",
+    responses={200: {"description": "same Idempotency-Key and body: the experiment already made"},
+               409: {"description": "Idempotency-Key reused with a different body"},
+               413: {"description": "body over the size limit"},
+               422: {"description": "invalid spec; `detail` lists each field and why"},
+               429: {"description": "too many submissions; see Retry-After"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ExperimentSpec"}, "example": _EXAMPLE}}}},
+)
+def create_experiment(
+    state: StateDep,
+    session: SessionDep,
+    principal: WriteKey,
+    body: Annotated[bytes, Depends(raw_body)],
+    response: Response,
+    idempotency_key: Annotated[Optional[str], Header(max_length=200)] = None,
+):
+    if not body.strip():
+        return unprocessable([{"field": "body", "message": "the body is empty; send an experiment spec as JSON",
+                               "type": "missing"}])
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return unprocessable([{"field": "body", "message": f"not valid JSON: {exc}", "type": "json_invalid"}])
+    if not isinstance(data, dict):
+        return unprocessable([{"field": "body", "message": f"the spec must be a JSON object, got {type(data).__name__}",
+                               "type": "object_type"}])
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        return spec_error(exc)
+    problem = check_resources(spec, state.settings)
+    if problem is not None:
+        return unprocessable([problem])
+
+    body_hash = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    if idempotency_key:
+        prior = repo.by_idempotency_key(session, principal.owner, idempotency_key)
+        if prior is not None:
+            return _replay(prior, body_hash, response)
+    wait = state.limiter.check(principal.owner)
+    if wait is not None:
+        raise HTTPException(429, f"over {state.settings.submissions_per_minute} submissions per minute",
+                            headers={"Retry-After": str(int(wait) + 1)})
+
+    plans = spec.expand()
+    try:
+        exp = repo.create(
+            session,
+            name=spec.name,
+            spec=spec.model_dump(mode="json"),
+            runs=[(p.seed, p.params, p.run_spec()) for p in plans],
+            owner=principal.owner,
+            idempotency_key=idempotency_key,
+            body_hash=body_hash,
+        )
+        out = experiment_out(exp)
+        session.commit()
+    except IntegrityError:
+        # a concurrent request with the same Idempotency-Key won the race
+        session.rollback()
+        prior = repo.by_idempotency_key(session, principal.owner, idempotency_key or "")
+        if prior is None:
+            raise
+        return _replay(prior, body_hash, response)
+    enqueue(state, [r.id for r in out.runs])
+    response.headers["Location"] = f"/v1/experiments/{out.id}"
+    return out
+
+
+def _replay(prior: Any, body_hash: str, response: Response):
+    if prior.spec_hash != body_hash:
+        return JSONResponse(
+            status_code=409,
+            content={"detail": "Idempotency-Key already used with a different body", "experiment_id": prior.id},
+        )
+    response.status_code = 200
+    response.headers["Location"] = f"/v1/experiments/{prior.id}"
+    return experiment_out(prior)
+
+
+@router.get("", response_model=ExperimentPage, summary="List experiments, newest first")
+def list_experiments(
+    state: StateDep,
+    session: SessionDep,
+    principal: ReadKey,
+    status: Annotated[Optional[str], Query(description="one of " + ", ".join(STATUSES))] = None,
+    limit: Annotated[Optional[int], Query(ge=1)] = None,
+    cursor: Annotated[Optional[str], Query(max_length=500)] = None,
+):
+    if status is not None and status not in STATUSES:
+        return unprocessable([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}", "type": "enum"}])
+    n = min(limit or state.settings.page_default, state.settings.page_max)
+    try:
+        items, nxt = repo.list_page(session, owner=principal.owner_filter, status=status, limit=n, cursor=cursor)
+    except ValueError:
+        return unprocessable([{"field": "cursor", "message": "malformed cursor", "type": "value_error"}])
+    return ExperimentPage(items=[experiment_out(e) for e in items], next_cursor=nxt)
+
+
+@router.get("/{experiment_id}", response_model=ExperimentOut, summary="One experiment with its runs",
+            responses={404: {"description": "unknown experiment"}})
+def get_experiment(exp: ExperimentDep):
+    return experiment_out(exp)
+
+
+@router.post("/{experiment_id}/cancel", status_code=202, response_model=ExperimentOut,
+             summary="Cancel an experiment: queued runs never start, running runs stop at their next step",
+             responses={404: {"description": "unknown experiment"}, 409: {"description": "already finished"}})
+def cancel_experiment(exp: ExperimentDep, session: SessionDep, principal: WriteKey):
+    if exp.status in ("succeeded", "failed", "cancelled") and not any(r.status == "cancelling" for r in exp.runs):
+        if exp.status == "cancelled":
+            return experiment_out(exp)  # cancelling twice is harmless
+        raise HTTPException(409, f"experiment already {exp.status}")
+    repo.request_cancel(session, exp)
+    session.commit()
+    return experiment_out(exp)
+
+
+schema_router = APIRouter(prefix="/v1/schema", tags=["schema"])
+
+
+@schema_router.get("/experiment", summary="The JSON Schema of the experiment spec")
+def experiment_schema() -> dict[str, Any]:
+    return json_schema()

@@ -1,0 +1,81 @@
+"""Runs: one run, its metric keys and histories (cursor, window, downsampled), layer statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Query
+
+from api.convert import run_out
+from api.deps import RunDep, SessionDep, SettingsDep
+from api.errors import not_found, unprocessable
+from api.schemas import LayerStatOut, LayerStats, MetricHistory, MetricKeys, Point, RunOut, iso_ts
+from persistence.repo import metrics as metrics_repo
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+
+@router.get("/{run_id}", response_model=RunOut, summary="One run: status, progress, summary",
+            responses={404: {"description": "unknown run"}})
+def get_run(run: RunDep):
+    return run_out(run)
+
+
+@router.get("/{run_id}/metrics", response_model=MetricKeys, summary="The metric keys a run has recorded")
+def metric_keys(run: RunDep, session: SessionDep):
+    return MetricKeys(keys=metrics_repo.keys(session, run.id))
+
+
+@router.get("/{run_id}/metrics/{key}", response_model=MetricHistory,
+            summary="A metric's history: pages by cursor, or downsampled to max_points over the whole range")
+def metric_history(
+    run: RunDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: str,
+    max_points: Annotated[Optional[int], Query(ge=2, le=100_000)] = None,
+    limit: Annotated[Optional[int], Query(ge=1)] = None,
+    cursor: Annotated[Optional[str], Query(max_length=40)] = None,
+    step_min: Annotated[Optional[int], Query()] = None,
+    step_max: Annotated[Optional[int], Query()] = None,
+):
+    if key not in metrics_repo.keys(session, run.id):
+        raise not_found("metric", key)
+    if max_points is not None:
+        pts = metrics_repo.downsample(session, run.id, key, max_points, step_min=step_min, step_max=step_max)
+        return _history(key, pts, None, downsampled=True)
+    after = None
+    if cursor:
+        try:
+            after = int(cursor)
+        except ValueError:
+            return unprocessable([{"field": "cursor", "message": "malformed cursor", "type": "value_error"}])
+    n = min(limit or settings.history_page_max, settings.history_page_max)
+    pts, nxt = metrics_repo.history(session, run.id, key, after_step=after, limit=n, step_min=step_min,
+                                    step_max=step_max)
+    return _history(key, pts, None if nxt is None else str(nxt))
+
+
+def _history(key: str, pts, next_cursor: Optional[str], downsampled: bool = False) -> MetricHistory:
+    return MetricHistory.model_construct(
+        key=key,
+        points=[Point.model_construct(step=s, value=v, time=iso_ts(t)) for s, v, t in pts],
+        next_cursor=next_cursor,
+        downsampled=downsampled,
+    )
+
+
+@router.get("/{run_id}/layers", response_model=LayerStats,
+            summary="Per-layer statistics (one value per layer) over training")
+def layer_stats(
+    run: RunDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    name: Annotated[Optional[str], Query(max_length=200)] = None,
+    step: Annotated[Optional[int], Query()] = None,
+):
+    rows = metrics_repo.layer_stats(session, run.id, name=name, step=step, limit=settings.page_max * 10)
+    return LayerStats(
+        stats=[LayerStatOut(name=n, step=s, values=v) for n, s, v in rows],
+        layers=list(run.layer_names or []),
+    )

@@ -1,0 +1,125 @@
+"""Response models of CONTRACT.md, apart from the tables. Extra fields are additions, never renames."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def iso(dt: Optional[datetime]) -> Optional[str]:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def iso_ts(ts: float) -> str:
+    return iso(datetime.fromtimestamp(ts, timezone.utc))  # type: ignore[return-value]
+
+
+class Progress(BaseModel):
+    epoch: int
+    epochs: int
+    fraction: Optional[float]
+    eta_seconds: Optional[float]
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "id": "5f0c…", "experiment_id": "9a1b…", "status": "running", "seed": 0,
+        "params": {"model.depth": 8}, "started_at": "2026-11-23T10:00:00Z", "finished_at": None,
+        "progress": {"epoch": 12, "epochs": 100, "fraction": 0.12, "eta_seconds": 41.5},
+        "summary": {}, "error": None, "attempts": 1, "resumes": 0}})
+
+    id: str
+    experiment_id: str
+    status: str
+    seed: int
+    params: dict[str, Any]
+    created_at: Optional[str] = None
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    progress: Progress
+    summary: dict[str, Any]
+    error: Optional[str]
+    attempts: int = 0
+    resumes: int = 0
+    index: int = 0
+
+
+class ExperimentOut(BaseModel):
+    id: str
+    name: str
+    status: str
+    created_at: str
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    spec: dict[str, Any]
+    runs: list[RunOut]
+    error: Optional[str]
+    owner: Optional[str] = None
+
+
+class ExperimentPage(BaseModel):
+    items: list[ExperimentOut]
+    next_cursor: Optional[str]
+
+
+class MetricKeys(BaseModel):
+    keys: list[str]
+
+
+class Point(BaseModel):
+    step: int
+    value: Optional[float] = Field(description="null when the value was NaN or infinite")
+    time: str
+
+
+class MetricHistory(BaseModel):
+    key: str
+    points: list[Point]
+    next_cursor: Optional[str]
+    downsampled: bool = False
+
+
+class LayerStatOut(BaseModel):
+    name: str
+    step: int
+    values: list[Optional[float]]
+
+
+class LayerStats(BaseModel):
+    stats: list[LayerStatOut]
+    layers: list[str] = Field(default_factory=list, description="layer names, one per value")
+
+
+class ProbeOut(BaseModel):
+    name: str
+    status: str
+    result: dict[str, Any]
+    error: Optional[str] = None
+
+
+class ProbeList(BaseModel):
+    items: list[ProbeOut]
+
+
+class ArtifactOut(BaseModel):
+    name: str
+    kind: str
+    size: int
+    sha256: str
+    url: str
+    content_type: str = "application/octet-stream"
+
+
+class ArtifactList(BaseModel):
+    items: list[ArtifactOut]
+
+
+class Health(BaseModel):
+    status: str
+    database: str

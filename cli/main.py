@@ -1,0 +1,137 @@
+"""The `skipcore` command. The only composition root: api and worker are imported lazily,
+inside the commands that need them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="skipcore: training jobs for studying skip connections", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def _settings():
+    from persistence.settings import Settings
+
+    return Settings()
+
+
+def worker_command(concurrency: int, loglevel: str = "INFO") -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool", "prefork",
+            "--concurrency", str(concurrency), "--loglevel", loglevel, "-Q", "skipcore", "--without-gossip",
+            "--without-mingle", "-n", f"skipcore-{os.getpid()}@%h"]
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    concurrency: int = typer.Option(1, help="worker processes (runs trained at once)"),
+) -> None:
+    """Start the embedded default: API + a real Celery worker process on the embedded broker.
+    State lives under $SKIPCORE_HOME (default ./.skipcore). Ctrl-C stops everything."""
+    import uvicorn
+
+    from persistence.schema import upgrade
+
+    settings = _settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(str(settings.database_url))
+    env = dict(os.environ, SKIPCORE_HOME=str(settings.home), SKIPCORE_WORKER_CONCURRENCY=str(concurrency))
+    os.environ.update(env)
+    typer.echo(f"skipcore: home {settings.home}; database {settings.database_url}; broker {settings.broker_url}")
+    if not settings.require_auth and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo("refusing to serve without authentication on a non-loopback address; set "
+                   "SKIPCORE_REQUIRE_AUTH=true and create a key with `skipcore keys create`", err=True)
+        raise typer.Exit(2)
+    worker = subprocess.Popen(worker_command(concurrency), env=env, start_new_session=True)
+    try:
+        from api.main import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    finally:
+        _stop(worker)
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)  # warm shutdown: the running task finishes its step and is requeued
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@app.command()
+def worker(
+    concurrency: Optional[int] = typer.Option(None, help="worker processes (default SKIPCORE_WORKER_CONCURRENCY)"),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
+    """Start a worker for the configured broker (production profile)."""
+    settings = _settings()
+    n = concurrency or settings.worker_concurrency
+    env = dict(os.environ, SKIPCORE_WORKER_CONCURRENCY=str(n))
+    os.execvpe(sys.executable, worker_command(n, loglevel), env)
+
+
+@app.command()
+def api(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    workers: int = typer.Option(1, help="uvicorn worker processes"),
+) -> None:
+    """Start the API alone (production profile; run `skipcore worker` beside it)."""
+    import uvicorn
+
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the current version (alembic upgrade head)."""
+    from persistence.schema import upgrade
+
+    settings = _settings()
+    upgrade(str(settings.database_url))
+    typer.echo(f"database at head: {settings.database_url}")
+
+
+@keys_app.command("create")
+def keys_create(
+    owner: str = typer.Option(..., help="who the key belongs to"),
+    scope: str = typer.Option("write", help="read | write | admin"),
+) -> None:
+    """Create an API key; the token is printed once and stored only as a hash."""
+    from persistence.db import make_engine, make_sessionmaker, session_scope
+    from persistence.repo import keys
+
+    settings = _settings()
+    with session_scope(make_sessionmaker(make_engine(str(settings.database_url)))) as s:
+        try:
+            row, token = keys.create(s, owner=owner, scope=scope)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2)
+    typer.echo(token)
+    typer.echo(f"key {row.id} for {owner} ({scope}); keep the token: it is not stored", err=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

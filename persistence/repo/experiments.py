@@ -1,0 +1,182 @@
+"""Experiments: create (with their runs), get, list with a keyset cursor, cancel, status roll-up."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Iterable, Optional, Sequence
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from persistence.models import FINISHED, Experiment, Run, utcnow
+from persistence.repo import events
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def create(
+    session: Session,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    runs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    owner: str,
+    idempotency_key: Optional[str] = None,
+    body_hash: Optional[str] = None,
+) -> Experiment:
+    """Store an experiment and its runs (seed, params, resolved spec), all `queued`."""
+    now = utcnow()
+    exp = Experiment(
+        id=new_id(),
+        name=name,
+        owner=owner,
+        status="queued",
+        spec=spec,
+        spec_hash=body_hash or spec_hash(spec),
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    exp.runs = [
+        Run(id=new_id(), index=i, seed=seed, params=params, spec=run_spec, status="queued", created_at=now,
+            enqueued_at=now, epochs=int(run_spec.get("train", {}).get("epochs", 0)))
+        for i, (seed, params, run_spec) in enumerate(runs)
+    ]
+    session.add(exp)
+    session.flush()
+    return exp
+
+
+def get(session: Session, experiment_id: str, *, owner: Optional[str] = None) -> Optional[Experiment]:
+    """The experiment with its runs; None if unknown or (when `owner` is given) not the owner's."""
+    stmt = select(Experiment).options(selectinload(Experiment.runs)).where(Experiment.id == experiment_id)
+    if owner is not None:
+        stmt = stmt.where(Experiment.owner == owner)
+    return session.scalars(stmt).first()
+
+
+def get_many(session: Session, ids: Iterable[str], *, owner: Optional[str] = None) -> list[Experiment]:
+    stmt = select(Experiment).options(selectinload(Experiment.runs)).where(Experiment.id.in_(list(ids)))
+    if owner is not None:
+        stmt = stmt.where(Experiment.owner == owner)
+    return list(session.scalars(stmt))
+
+
+def by_idempotency_key(session: Session, owner: str, key: str) -> Optional[Experiment]:
+    stmt = (
+        select(Experiment)
+        .options(selectinload(Experiment.runs))
+        .where(Experiment.owner == owner, Experiment.idempotency_key == key)
+    )
+    return session.scalars(stmt).first()
+
+
+def encode_cursor(created_at: datetime, id_: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{id_}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError on a malformed cursor."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    ts, _, id_ = raw.partition("|")
+    if not id_:
+        raise ValueError("malformed cursor")
+    return datetime.fromisoformat(ts), id_
+
+
+def list_page(
+    session: Session,
+    *,
+    owner: Optional[str],
+    status: Optional[str] = None,
+    limit: int = 50,
+    cursor: Optional[str] = None,
+) -> tuple[list[Experiment], Optional[str]]:
+    """Newest first. Keyset on (created_at, id): stable under concurrent inserts."""
+    stmt = select(Experiment).options(selectinload(Experiment.runs))
+    if owner is not None:
+        stmt = stmt.where(Experiment.owner == owner)
+    if status is not None:
+        stmt = stmt.where(Experiment.status == status)
+    if cursor:
+        ts, id_ = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Experiment.created_at < ts, and_(Experiment.created_at == ts, Experiment.id < id_))
+        )
+    stmt = stmt.order_by(Experiment.created_at.desc(), Experiment.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+
+
+def request_cancel(session: Session, exp: Experiment) -> list[str]:
+    """Queued runs become `cancelled` at once; running ones `cancelling` (the worker stops them at
+    its next step boundary). Returns ids of the runs changed. Cancelling twice changes nothing."""
+    now = utcnow()
+    changed = []
+    for run in exp.runs:
+        if run.status == "queued":
+            run.status, run.finished_at, run.cancel_requested = "cancelled", now, True
+            changed.append(run.id)
+            events.append(session, run.id, "status", {"status": "cancelled"})
+        elif run.status == "running":
+            run.status, run.cancel_requested = "cancelling", True
+            changed.append(run.id)
+            events.append(session, run.id, "status", {"status": "cancelling"})
+    session.flush()
+    roll_up(session, exp)
+    return changed
+
+
+def roll_up(session: Session, exp: Experiment) -> None:
+    """Recompute the experiment's status and times from its runs."""
+    statuses = [r.status for r in exp.runs]
+    if statuses and all(s in FINISHED for s in statuses):
+        failed = [r for r in exp.runs if r.status == "failed"]
+        if failed:
+            exp.status = "failed"
+            exp.error = f"{len(failed)} of {len(statuses)} runs failed; first: {failed[0].error}"
+        elif any(s == "cancelled" for s in statuses):
+            exp.status = "cancelled"
+        else:
+            exp.status = "succeeded"
+        exp.finished_at = exp.finished_at or max((r.finished_at for r in exp.runs if r.finished_at), default=utcnow())
+    elif any(s == "cancelling" for s in statuses) or (
+        any(r.cancel_requested for r in exp.runs) and not any(s == "queued" for s in statuses)
+    ):
+        exp.status = "cancelling"
+    elif any(s in ("running",) or s in FINISHED for s in statuses):
+        exp.status = "running"
+    else:
+        exp.status = "queued"
+    starts = [r.started_at for r in exp.runs if r.started_at]
+    if starts and exp.started_at is None:
+        exp.started_at = min(starts)
+
+
+def roll_up_id(session: Session, experiment_id: str) -> None:
+    exp = get(session, experiment_id)
+    if exp is not None:
+        roll_up(session, exp)
+
+
+def count_recent(session: Session, owner: str, since: datetime) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(
+        select(func.count()).select_from(Experiment).where(Experiment.owner == owner, Experiment.created_at >= since)
+    ) or 0
+
+
+def mark_enqueued(session: Session, run_ids: Sequence[str]) -> None:
+    session.execute(update(Run).where(Run.id.in_(list(run_ids))).values(enqueued_at=utcnow()))

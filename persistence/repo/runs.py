@@ -1,0 +1,200 @@
+"""Runs: the lease that makes the database, not the broker, the source of truth.
+
+A worker `claim`s a run with one conditional UPDATE (atomic on SQLite and Postgres): it succeeds
+only if the run is queued, or running under a lease whose heartbeat has expired. A delivery of a
+run that is finished, or held under a fresh lease, exits without work. `sweep` requeues runs whose
+heartbeat expired (a worker killed whole) up to `max_attempts`, then fails them with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from persistence.models import FINISHED, Run, utcnow
+from persistence.repo import events
+from persistence.repo.experiments import roll_up_id
+
+
+@dataclass
+class Claim:
+    run: Optional[Run]
+    reason: str  # claimed | finished | leased | cancelled | exhausted | unknown
+
+
+def get(session: Session, run_id: str) -> Optional[Run]:
+    return session.get(Run, run_id)
+
+
+def claim(session: Session, run_id: str, worker: str, *, lease_seconds: float, max_attempts: int) -> Claim:
+    now = utcnow()
+    stale = now - timedelta(seconds=lease_seconds)
+    res = session.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.cancel_requested.is_(False),
+            Run.attempts < max_attempts,
+            or_(
+                Run.status == "queued",
+                and_(Run.status == "running", or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < stale)),
+            ),
+        )
+        .values(
+            status="running",
+            lease_owner=worker,
+            heartbeat_at=now,
+            attempts=Run.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        return Claim(None, "unknown")
+    if res.rowcount == 1:
+        if run.started_at is None:
+            run.started_at = now
+        events.append(session, run.id, "status", {"status": "running", "attempt": run.attempts})
+        session.flush()
+        roll_up_id(session, run.experiment_id)
+        return Claim(run, "claimed")
+    if run.status in FINISHED:
+        return Claim(run, "finished")
+    if run.cancel_requested:
+        _finish(session, run, "cancelled", None)
+        return Claim(run, "cancelled")
+    if run.attempts >= max_attempts and run.status in ("queued", "running"):
+        _finish(session, run, "failed", f"gave up after {run.attempts} attempts (worker lost each time)")
+        return Claim(run, "exhausted")
+    return Claim(run, "leased")
+
+
+def heartbeat(session: Session, run_id: str, worker: str) -> Optional[bool]:
+    """Renew the lease. Returns whether cancel was requested, or None if the lease was lost."""
+    res = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.lease_owner == worker, Run.status.in_(("running", "cancelling")))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        return None
+    return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+
+def progress(
+    session: Session, run_id: str, *, epoch: int, epochs: int, eta_seconds: Optional[float], worker: str
+) -> None:
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.lease_owner == worker)
+        .values(epoch=epoch, epochs=epochs, eta_seconds=eta_seconds, heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    events.append(
+        session,
+        run_id,
+        "progress",
+        {"epoch": epoch, "epochs": epochs, "fraction": epoch / epochs if epochs else None, "eta_seconds": eta_seconds},
+    )
+
+
+def set_checkpoint(session: Session, run_id: str, epoch: int, uri: str) -> None:
+    session.execute(
+        update(Run).where(Run.id == run_id).values(checkpoint_epoch=epoch, checkpoint_uri=uri)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def note_resume(session: Session, run_id: str) -> None:
+    session.execute(
+        update(Run).where(Run.id == run_id).values(resumes=Run.resumes + 1).execution_options(synchronize_session=False)
+    )
+
+
+def set_layer_names(session: Session, run_id: str, names: list[str]) -> None:
+    session.execute(
+        update(Run).where(Run.id == run_id).values(layer_names=names).execution_options(synchronize_session=False)
+    )
+
+
+def finish(
+    session: Session,
+    run_id: str,
+    status: str,
+    *,
+    worker: Optional[str] = None,
+    error: Optional[str] = None,
+    summary: Optional[dict[str, Any]] = None,
+) -> bool:
+    """End a run (only its lease holder may, when `worker` is given). Returns whether it did."""
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None or run.status in FINISHED:
+        return False
+    if worker is not None and run.lease_owner != worker:
+        return False
+    if summary is not None:
+        run.summary = summary
+    _finish(session, run, status, error)
+    return True
+
+
+def _finish(session: Session, run: Run, status: str, error: Optional[str]) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = utcnow()
+    run.lease_owner = None
+    if status == "succeeded" and run.epochs:
+        run.epoch, run.eta_seconds = run.epochs, 0.0
+    events.append(session, run.id, "status", {"status": status, "error": error})
+    session.flush()
+    roll_up_id(session, run.experiment_id)
+
+
+def sweep(
+    session: Session, *, lease_seconds: float, max_attempts: int, requeue_after: float
+) -> tuple[list[str], list[str]]:
+    """Find runs whose worker died (heartbeat older than the lease) and queued runs whose message
+    may be lost (enqueued longer ago than `requeue_after`). Returns (run ids to send again, failed
+    ids). Sending a run twice is harmless: `claim` lets only one delivery work."""
+    now = utcnow()
+    stale = now - timedelta(seconds=lease_seconds)
+    resend, failed = [], []
+    dead = session.scalars(
+        select(Run).where(Run.status.in_(("running", "cancelling")), Run.heartbeat_at < stale)
+    ).all()
+    for run in dead:
+        if run.cancel_requested:
+            _finish(session, run, "cancelled", None)
+        elif run.attempts >= max_attempts:
+            _finish(session, run, "failed", f"worker lost {run.attempts} times (no heartbeat for {lease_seconds:.0f}s); gave up")
+            failed.append(run.id)
+        else:
+            run.status, run.lease_owner, run.enqueued_at = "queued", None, now
+            events.append(session, run.id, "status", {"status": "queued", "reason": "worker lost; requeued"})
+            resend.append(run.id)
+    old = now - timedelta(seconds=requeue_after)
+    for run in session.scalars(select(Run).where(Run.status == "queued", Run.enqueued_at < old)).all():
+        run.enqueued_at = now
+        resend.append(run.id)
+    session.flush()
+    for exp_id in {r.experiment_id for r in dead}:
+        roll_up_id(session, exp_id)
+    return resend, failed
+
+
+def by_status_counts(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = session.execute(select(Run.status, func.count()).group_by(Run.status)).all()
+    return {s: n for s, n in rows}
+
+
+def oldest_queued(session: Session) -> Optional[datetime]:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.min(Run.created_at)).where(Run.status == "queued"))

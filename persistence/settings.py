@@ -1,0 +1,112 @@
+"""One settings class, read from the environment with the prefix SKIPCORE_.
+
+The embedded default (no servers): SQLite + local object store + filesystem broker, all under
+`$SKIPCORE_HOME` (default ./.skipcore). The production profile names Postgres, Redis and S3.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKIPCORE_", extra="ignore")
+
+    home: Path = Path(".skipcore")
+    profile: Literal["embedded", "production"] = "embedded"
+    database_url: Optional[str] = None  # default sqlite:///<home>/skipcore.db
+    broker_url: Optional[str] = None  # default filesystem:// under <home>/broker
+    object_store_url: Optional[str] = None  # default file://<home>/objects; s3://bucket/prefix
+    s3_endpoint_url: Optional[str] = None  # MinIO / moto endpoint for s3:// stores
+    data_root: Optional[Path] = None  # torchvision data sets; default <home>/data
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    # API
+    require_auth: Optional[bool] = None  # default: on in production, off in embedded
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    submissions_per_minute: int = Field(600, ge=1)
+    page_default: int = Field(50, ge=1)
+    page_max: int = Field(1000, ge=1)
+    history_page_max: int = Field(100_000, ge=1)
+    secret_key: Optional[str] = None  # signs artifact URLs; default: a random key kept in <home>
+    url_ttl_seconds: int = Field(3600, ge=1)
+
+    # resource guard (checked before queueing)
+    max_parameters: int = Field(200_000_000, ge=1)
+    max_activation_bytes: int = Field(8 * 2**30, ge=1)
+
+    # worker and reliability
+    worker_concurrency: int = Field(1, ge=1, le=64)
+    lease_seconds: float = Field(30.0, gt=0)
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=100)
+    sweep_interval_seconds: float = Field(5.0, gt=0)
+    metric_flush_seconds: float = Field(1.0, gt=0)
+    visibility_timeout: int = Field(7 * 24 * 3600, ge=60)
+    broker_polling_interval: float = Field(0.1, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"SKIPCORE_DATABASE_URL must be sqlite:// or postgresql+psycopg://, got {v!r}")
+        if v is not None and v.startswith("postgresql://"):
+            v = "postgresql+psycopg://" + v[len("postgresql://") :]
+        return v
+
+    @field_validator("object_store_url")
+    @classmethod
+    def _store_scheme(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.startswith(("file://", "s3://")):
+            raise ValueError(f"SKIPCORE_OBJECT_STORE_URL must be file:///path or s3://bucket[/prefix], got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "Settings":
+        self.home = self.home.expanduser().absolute()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.home / 'skipcore.db'}"
+        if self.broker_url is None:
+            self.broker_url = "filesystem://"
+        if self.object_store_url is None:
+            self.object_store_url = f"file://{self.home / 'objects'}"
+        if self.data_root is None:
+            self.data_root = self.home / "data"
+        if self.require_auth is None:
+            self.require_auth = self.profile == "production"
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError(
+                f"SKIPCORE_HEARTBEAT_SECONDS ({self.heartbeat_seconds}) must be below SKIPCORE_LEASE_SECONDS ({self.lease_seconds})"
+            )
+        return self
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return str(self.database_url).startswith("sqlite")
+
+    def signing_key(self) -> bytes:
+        """The key that signs artifact URLs: SKIPCORE_SECRET_KEY, else one kept in <home>/secret."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.home / "secret"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}")
+            tmp.write_bytes(os.urandom(32).hex().encode())
+            os.replace(tmp, path) if not path.exists() else tmp.unlink()
+        return path.read_bytes().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,144 @@
+"""Submitting, listing, getting and cancelling experiments over HTTP (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from persistence.db import make_engine
+from persistence.models import Experiment, Run
+from tests.factories import make_spec, queued_messages
+
+
+def count_rows(settings, table) -> int:
+    engine = make_engine(str(settings.database_url))
+    try:
+        with engine.connect() as c:
+            return c.execute(select(func.count()).select_from(table)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_post_returns_201_location_and_queues_one_message_per_run(client, settings):
+    spec = make_spec(seeds=[0, 1], sweep={"model.depth": [2, 3]})
+    r = client.post("/v1/experiments", json=spec)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["location"] == f"/v1/experiments/{body['id']}"
+    assert body["status"] == "queued"
+    assert body["spec"]["name"] == spec["name"]
+    assert {(run["seed"], run["params"]["model.depth"]) for run in body["runs"]} == {(0, 2), (1, 2), (0, 3), (1, 3)}
+    for run in body["runs"]:
+        assert run["status"] == "queued"
+        assert run["progress"] == {"epoch": 0, "epochs": 3, "fraction": 0.0, "eta_seconds": None}
+    assert len(queued_messages(settings)) == 4
+    got = client.get(f"/v1/experiments/{body['id']}").json()
+    assert got["id"] == body["id"] and len(got["runs"]) == 4
+    assert got["created_at"].endswith("Z")
+
+
+def test_unknown_experiment_is_404(client):
+    r = client.get("/v1/experiments/does-not-exist")
+    assert r.status_code == 404
+    assert "does-not-exist" in r.json()["detail"]
+
+
+def _bad_specs():
+    big = make_spec(description="x" * 1_100_000)
+    return [
+        ("empty body", b"", "body"),
+        ("not json", b"{model: telescope", "body"),
+        ("json array", b"[1, 2]", "body"),
+        ("missing model", json.dumps({k: v for k, v in make_spec().items() if k != "model"}).encode(), "model"),
+        ("unknown family", json.dumps(make_spec(model={"family": "transformer"})).encode(), "model"),
+        ("unknown top-level key", json.dumps(make_spec(colour="blue")).encode(), "colour"),
+        ("unknown model key", json.dumps(make_spec(model={"dropout_rate": 0.1})).encode(), "model.dropout_rate"),
+        ("depth 0", json.dumps(make_spec(model={"depth": 0})).encode(), "model.depth"),
+        ("width as string", json.dumps(make_spec(model={"width": "wide"})).encode(), "model.width"),
+        ("negative lr", json.dumps(make_spec(train={"lr": -0.1})).encode(), "train.lr"),
+        ("zero lr", json.dumps(make_spec(train={"lr": 0})).encode(), "train.lr"),
+        ("epochs huge", json.dumps(make_spec(train={"epochs": 10**9})).encode(), "train.epochs"),
+        ("unknown optimizer", json.dumps(make_spec(train={"optimizer": "lbfgs"})).encode(), "train.optimizer"),
+        ("unknown data", json.dumps(make_spec(data={"name": "imagenet"})).encode(), "data"),
+        ("x_min above x_max", json.dumps(make_spec(data={"x_min": 3, "x_max": 1})).encode(), "data"),
+        ("unknown probe", json.dumps(make_spec(probes=[{"name": "saliency"}])).encode(), "probes[0]"),
+        ("duplicate seeds", json.dumps(make_spec(seeds=[1, 1])).encode(), "seeds"),
+        ("bad sweep path", json.dumps(make_spec(sweep={"depth": [1, 2]})).encode(), "sweep"),
+        ("bad sweep value", json.dumps(make_spec(sweep={"model.depth": [2, 0]})).encode(), "model.depth"),
+        ("cnn on sine", json.dumps({**make_spec(), "model": {"family": "resnet_cnn", "depth": 8}}).encode(),
+         "resnet_cnn"),
+        ("name too long", json.dumps(make_spec(name="n" * 201)).encode(), "name"),
+        ("over the resource limit", json.dumps(make_spec(model={"width": 1_000_000, "depth": 50})).encode(), "model"),
+        ("1 MB body", json.dumps(big).encode(), None),
+    ]
+
+
+@pytest.mark.parametrize("label,body,field", _bad_specs(), ids=[b[0] for b in _bad_specs()])
+def test_bad_spec_is_4xx_naming_the_field_and_nothing_is_stored_or_queued(client, settings, label, body, field):
+    r = client.post("/v1/experiments", content=body, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, (label, r.status_code, r.text)
+    if label == "1 MB body":
+        assert r.status_code == 413
+    else:
+        assert r.status_code == 422
+        text = r.text
+        assert field in text, (label, text)
+        detail = r.json()["detail"]
+        assert detail and all("field" in d and "message" in d for d in detail)
+    assert count_rows(settings, Experiment) == 0
+    assert count_rows(settings, Run) == 0
+    assert queued_messages(settings) == []
+
+
+def test_list_pages_with_a_cursor_and_filters_by_status(client):
+    ids = [client.post("/v1/experiments", json=make_spec(name=f"e{i}")).json()["id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/experiments", params=params).json()
+        assert len(page["items"]) <= 2
+        seen += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    assert client.get("/v1/experiments", params={"status": "succeeded"}).json()["items"] == []
+    assert len(client.get("/v1/experiments", params={"status": "queued"}).json()["items"]) == 5
+    assert client.get("/v1/experiments", params={"status": "bogus"}).status_code == 422
+    assert client.get("/v1/experiments", params={"cursor": "!!!"}).status_code == 422
+
+
+def test_cancel_queued_experiment_cancels_every_run_and_twice_is_harmless(client):
+    exp = client.post("/v1/experiments", json=make_spec(seeds=[0, 1])).json()
+    r = client.post(f"/v1/experiments/{exp['id']}/cancel")
+    assert r.status_code == 202
+    assert r.json()["status"] == "cancelled"
+    assert {run["status"] for run in r.json()["runs"]} == {"cancelled"}
+    again = client.post(f"/v1/experiments/{exp['id']}/cancel")
+    assert again.status_code == 202 and again.json()["status"] == "cancelled"
+
+
+def test_idempotency_key_same_body_same_experiment_other_body_409(client, settings):
+    spec = make_spec()
+    h = {"Idempotency-Key": "abc-123"}
+    first = client.post("/v1/experiments", json=spec, headers=h)
+    second = client.post("/v1/experiments", json=spec, headers=h)
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    other = client.post("/v1/experiments", json=make_spec(name="other"), headers=h)
+    assert other.status_code == 409
+    assert count_rows(settings, Experiment) == 1
+    assert len(queued_messages(settings)) == 1
+
+
+def test_schema_endpoint_serves_the_spec_json_schema(client):
+    schema = client.get("/v1/schema/experiment").json()
+    assert schema["additionalProperties"] is False
+    assert {"name", "model", "data"} <= set(schema["required"])
+
+
+def test_healthz_reaches_the_database(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["database"] == "ok"

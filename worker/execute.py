@@ -1,0 +1,123 @@
+"""Run one spec through skipcore: data, model, fit (resuming from the last checkpoint), probes,
+final checkpoint. Returns how the run ended; the task records it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from persistence.db import session_scope
+from persistence.models import ProbeResult, utcnow
+from persistence.repo import runs as run_repo
+from worker.context import WorkerContext
+from worker.reporter import DbReporter
+from worker.retry import with_retry
+
+log = logging.getLogger("skipcore.worker")
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded | failed | cancelled
+    error: Optional[str] = None
+    summary: Optional[dict[str, Any]] = None
+
+
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def execute(ctx: WorkerContext, run_id: str) -> Outcome:
+    from skipcore.data import MissingDataError, load_dataset
+    from skipcore.models import build_model
+    from skipcore.probes import run_probe
+    from skipcore.spec import ExperimentSpec
+    from skipcore.train import checkpoint as ckpt
+    from skipcore.train.device import pick_device
+    from skipcore.train.loop import fit, seed_everything
+
+    with session_scope(ctx.sessions) as s:
+        run = run_repo.get(s, run_id)
+        assert run is not None
+        spec = ExperimentSpec.model_validate(run.spec)
+        seed, checkpoint_uri, checkpoint_epoch = run.seed, run.checkpoint_uri, run.checkpoint_epoch
+
+    device = pick_device(ctx.settings.device)
+    try:
+        data = load_dataset(spec.data, seed=seed, root=ctx.settings.data_root, device=device)
+    except MissingDataError as exc:
+        return Outcome("failed", str(exc))
+    seed_everything(seed)
+    model = build_model(spec.model, data.info).to(device)
+    with session_scope(ctx.sessions) as s:
+        run_repo.set_layer_names(s, run_id, list(model.layer_names()))
+
+    resume = None
+    if checkpoint_uri:
+        resume = ckpt.load(ctx.store.get(checkpoint_uri), map_location=device)
+        with session_scope(ctx.sessions) as s:
+            run_repo.note_resume(s, run_id)
+        log.info("run %s resumes from the checkpoint of epoch %s", run_id, checkpoint_epoch)
+
+    reporter = DbReporter(ctx, run_id, spec.train.epochs)
+    try:
+        result = fit(model, data, spec.train, probes=spec.probes, reporter=reporter, seed=seed, device=device,
+                     resume=resume)
+        reporter.flush()
+    finally:
+        reporter.close()
+
+    summary = _finite(dict(result.summary))
+    summary["epochs_run"] = result.epochs_run
+    if result.stopped:
+        if result.stopped == "cancelled":
+            return Outcome("cancelled", None, summary)
+        if result.stopped.startswith("lease lost"):
+            return Outcome("lost", result.stopped, summary)
+        return Outcome("failed", result.stopped, summary)
+
+    # the final checkpoint: the trained weights, downloadable
+    reporter.checkpoint(result.epochs_run, _final_state(model, result))
+
+    for params in spec.probes:
+        try:
+            out, status, error = run_probe(params, model, data), "succeeded", None
+        except Exception as exc:  # noqa: BLE001 - one probe failing does not fail the run
+            log.exception("probe %s failed on run %s", params.name, run_id)
+            out, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
+        _store_probe(ctx, run_id, params.name, status, out, error)
+        if status == "succeeded":
+            summary.update(_probe_summary(params.name, out))
+    return Outcome("succeeded", None, summary)
+
+
+def _final_state(model: Any, result: Any) -> dict[str, Any]:
+    return {"format": "final", "epoch": result.epochs_run, "model": model.state_dict()}
+
+
+def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:
+    """Scalar probe outputs that belong in the run summary (aggregates and compare read these)."""
+    picks = {"depth_error": ["mc_error"], "l1_linearity": ["fraction_pruned", "r2_linear"]}
+    return {f"{name}.{k}": out[k] for k in picks.get(name, []) if isinstance(out.get(k), (int, float))}
+
+
+def _store_probe(ctx: WorkerContext, run_id: str, name: str, status: str, out: dict, error: Optional[str]) -> None:
+    def write() -> None:
+        with session_scope(ctx.sessions) as s:
+            row = s.get(ProbeResult, (run_id, name))
+            if row is None:
+                s.add(ProbeResult(run_id=run_id, name=name, status=status, result=out, error=error))
+            else:
+                row.status, row.result, row.error, row.updated_at = status, out, error, utcnow()
+
+    with_retry(write)
+
+
+def describe(exc: BaseException) -> str:
+    """A readable one-line error with the innermost frame, for the run's `error`."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"

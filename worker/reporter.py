@@ -1,0 +1,131 @@
+"""DbReporter: the training loop's three hooks, backed by the database and the object store.
+
+Metric points and layer statistics are buffered and written in batches (one transaction per
+flush, at most every `metric_flush_seconds`), never one insert per point. A heartbeat thread
+renews the run's lease and turns a cancel request (or a lost lease) into `should_stop()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, Optional
+
+from persistence.db import session_scope
+from persistence.repo import artifacts as artifact_repo
+from persistence.repo import events
+from persistence.repo import metrics as metrics_repo
+from persistence.repo import runs as run_repo
+from worker.context import WorkerContext
+from worker.retry import with_retry
+
+log = logging.getLogger("skipcore.worker")
+MAX_BUFFER = 20_000
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class DbReporter:
+    def __init__(self, ctx: WorkerContext, run_id: str, epochs: int) -> None:
+        self.ctx, self.run_id, self.epochs = ctx, run_id, epochs
+        self.points: list[tuple[str, int, float, float]] = []
+        self.layers: list[tuple[str, int, list[float]]] = []
+        self.epoch = 0
+        self.eta: Optional[float] = None
+        self._epoch_times: deque[float] = deque(maxlen=10)
+        self._last_tick: Optional[float] = None
+        self._last_flush = time.monotonic()
+        self._stop: Optional[str] = None
+        self._beat = threading.Event()
+        self._thread = threading.Thread(target=self._heartbeat, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread.start()
+
+    # -- the loop's hooks -------------------------------------------------------------------
+    def metrics(self, epoch: int, scalars: dict[str, float], layers: dict[str, list[float]]) -> None:
+        now_wall, now = time.time(), time.monotonic()
+        self.points.extend((k, epoch, float(v), now_wall) for k, v in scalars.items())
+        self.layers.extend((name, epoch, [float(x) for x in values]) for name, values in layers.items())
+        if epoch > self.epoch:
+            if self._last_tick is not None and epoch > 0:
+                self._epoch_times.append((now - self._last_tick) / max(1, epoch - self.epoch))
+            self._last_tick = now
+            self.epoch = epoch
+        if self._epoch_times:
+            avg = sum(self._epoch_times) / len(self._epoch_times)
+            self.eta = max(0.0, (self.epochs - self.epoch) * avg)
+        if now - self._last_flush >= self.ctx.settings.metric_flush_seconds or len(self.points) >= MAX_BUFFER:
+            self.flush()
+
+    def checkpoint(self, epoch: int, state: dict) -> None:
+        from skipcore.train import checkpoint as ckpt
+
+        self.flush()  # points up to the checkpoint are durable before it is
+        blob = ckpt.save(state)
+        key = f"runs/{self.run_id}/{CHECKPOINT_NAME}"
+        stored = self.ctx.store.put(key, blob, content_type="application/octet-stream")
+
+        def write() -> None:
+            with session_scope(self.ctx.sessions) as s:
+                artifact_repo.record(s, run_id=self.run_id, name=CHECKPOINT_NAME, kind="checkpoint",
+                                     size=stored.size, sha256=stored.sha256, uri=key)
+                run_repo.set_checkpoint(s, self.run_id, epoch, key)
+
+        with_retry(write)
+
+    def should_stop(self) -> Optional[str]:
+        return self._stop
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        points, layers = self.points, self.layers
+        self.points, self.layers = [], []
+        epoch, eta = self.epoch, self.eta
+
+        def write() -> None:
+            with session_scope(self.ctx.sessions) as s:
+                if points:
+                    metrics_repo.upsert_points(s, self.run_id, points)
+                if layers:
+                    metrics_repo.upsert_layer_stats(s, self.run_id, layers)
+                run_repo.progress(s, self.run_id, epoch=epoch, epochs=self.epochs, eta_seconds=eta,
+                                  worker=self.ctx.worker_id)
+                if points:
+                    latest: dict[str, list] = {}
+                    for k, step, v, _ in points:
+                        latest.setdefault(k, []).append([step, v if v == v and abs(v) != float("inf") else None])
+                    events.append(s, self.run_id, "metrics", {"points": latest})
+
+        with_retry(write)
+        self._last_flush = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        interval = self.ctx.settings.heartbeat_seconds
+        while not self._beat.wait(interval):
+            try:
+                with session_scope(self.ctx.sessions) as s:
+                    cancel = run_repo.heartbeat(s, self.run_id, self.ctx.worker_id)
+            except Exception:  # noqa: BLE001 - database down: keep training, try again
+                log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+                continue
+            if cancel is None:
+                self._stop = "lease lost: another worker owns this run now"
+            elif cancel:
+                self._stop = "cancelled"
+
+    def close(self) -> None:
+        self._beat.set()
+        self._thread.join(timeout=5)
+
+
+def record_any(ctx: WorkerContext, run_id: str, name: str, kind: str, blob: bytes, content_type: str) -> Any:
+    key = f"runs/{run_id}/{name}"
+    stored = ctx.store.put(key, blob, content_type=content_type)
+
+    def write() -> None:
+        with session_scope(ctx.sessions) as s:
+            artifact_repo.record(s, run_id=run_id, name=name, kind=kind, size=stored.size, sha256=stored.sha256,
+                                 uri=key, content_type=content_type)
+
+    with_retry(write)
+    return stored

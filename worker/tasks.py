@@ -1,0 +1,59 @@
+"""Celery tasks. Thin: claim the run (lease), execute it, finish it. Ids in, state fetched again."""
+
+from __future__ import annotations
+
+import logging
+
+from celery.signals import worker_process_init
+
+from persistence.db import session_scope
+from persistence.queue import TASK_RUN
+from persistence.repo import runs as run_repo
+from worker.celery_app import app
+from worker.context import configure_threads, get_context
+from worker.execute import describe, execute
+from worker.retry import with_retry
+
+log = logging.getLogger("skipcore.worker")
+
+
+@worker_process_init.connect
+def _init_process(**_kwargs) -> None:
+    configure_threads(get_context().settings.worker_concurrency)
+
+
+@app.task(name=TASK_RUN, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_task(run_id: str) -> str:
+    ctx = get_context()
+    s = ctx.settings
+    with session_scope(ctx.sessions) as session:
+        claim = run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=s.lease_seconds,
+                               max_attempts=s.max_attempts)
+    if claim.reason != "claimed":
+        log.info("run %s not executed here: %s", run_id, claim.reason)
+        return claim.reason
+    log.info("run %s claimed by %s (attempt %d)", run_id, ctx.worker_id, claim.run.attempts)
+    try:
+        outcome = execute(ctx, run_id)
+    except Exception as exc:  # noqa: BLE001 - a failure is recorded, never left `running`
+        log.exception("run %s failed", run_id)
+        error = describe(exc)
+
+        def fail() -> None:
+            with session_scope(ctx.sessions) as session:
+                run_repo.finish(session, run_id, "failed", worker=ctx.worker_id, error=error)
+
+        with_retry(fail)
+        return "failed"
+    if outcome.status == "lost":
+        log.warning("run %s: %s", run_id, outcome.error)
+        return "lost"
+
+    def done() -> None:
+        with session_scope(ctx.sessions) as session:
+            run_repo.finish(session, run_id, outcome.status, worker=ctx.worker_id, error=outcome.error,
+                            summary=outcome.summary)
+
+    with_retry(done)
+    log.info("run %s %s", run_id, outcome.status)
+    return outcome.status
