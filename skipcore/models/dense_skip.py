@@ -1,0 +1,92 @@
+"""dense_skip_mlp (seed 001, fig 1): an MLP whose non-adjacent layers are also fully connected.
+
+Layers are numbered 0..n+1 with sizes [in] + widths + [out] (layer 0 is the input, n+1 the
+output). With h_0 = x, layer j = 1..n+1 computes
+
+    a_j = W_{j-1->j} h_{j-1} + b_j + sum_{i < j-1} m_{i->j} S_{i->j} h_i
+    h_j = act(a_j) for hidden layers (j <= n);   y = a_{n+1} (the logits, no activation)
+
+so every pair of non-adjacent layers i < j, the input included, has its own full weight matrix
+S_{i->j} (no bias: each layer's bias is counted once, on its main connection). `skips=False`
+builds the vanilla MLP (no S at all). With skips built, `skip_mask` (one bool per skip, in the
+order of `skip_pairs()`) switches them; with every mask off the network computes exactly the
+vanilla MLP with the same main weights. The skip* training of seed 001 (table 2) starts with
+`set_skips(False)` and turns them on for phase 2 (see `skipcore.train.loop`). Masking multiplies
+by 0/1 (no host sync), so a masked skip still costs its matmul and receives zero gradient.
+
+Seed sizes: EMNIST widths [128, 256] (3-layer) or [128, 256, 256] (4-layer) -> 26;
+CIFAR-10 widths [512, 256] or [512, 256, 256] -> 10.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from skipcore.models.common import bool_mask, in_features, make_activation
+from skipcore.models.init import init_layer
+
+
+class DenseSkipMLP(nn.Module):
+    def __init__(
+        self,
+        *,
+        in_features: int,
+        out_features: int,
+        widths: Sequence[int],
+        skips: bool = True,
+        activation: str = "relu",
+        init: str = "he",
+    ) -> None:
+        super().__init__()
+        if not widths or min(widths) < 1:
+            raise ValueError(f"DenseSkipMLP needs at least one width, all >= 1, got {list(widths)!r}")
+        self.sizes = [in_features, *widths, out_features]
+        self.activation = activation
+        self.n_hidden = len(widths)
+        # main[j-1] is W_{j-1 -> j}, for j = 1..n+1
+        self.main = nn.ModuleList(nn.Linear(self.sizes[j - 1], self.sizes[j]) for j in range(1, len(self.sizes)))
+        self.pairs = [(i, j) for j in range(2, len(self.sizes)) for i in range(j - 1)] if skips else []
+        self.skips = nn.ModuleDict({f"{i}_{j}": nn.Linear(self.sizes[i], self.sizes[j], bias=False) for i, j in self.pairs})
+        self.act = make_activation(activation)
+        self.register_buffer("skip_mask", torch.ones(len(self.pairs), dtype=torch.bool))
+        self._init_weights(init)
+
+    def _init_weights(self, init: str) -> None:
+        for name in self.layer_names():
+            init_layer(self.get_submodule(name), init, activation=self.activation)
+
+    def layer_names(self) -> list[str]:
+        return [f"main.{k}" for k in range(len(self.main))] + [f"skips.{i}_{j}" for i, j in self.pairs]
+
+    def skip_pairs(self) -> list[tuple[int, int]]:
+        return list(self.pairs)
+
+    def set_skips(self, mask: bool | Sequence[bool] | Tensor) -> None:
+        """Enable/disable the skips (True/False for all, or one bool per `skip_pairs()` entry)."""
+        self.skip_mask.copy_(bool_mask(mask, len(self.pairs), "skip_mask"))
+
+    def forward(self, x: Tensor) -> Tensor:
+        hs = [x.flatten(1)]
+        m = self.skip_mask.to(hs[0].dtype)
+        k = 0  # index into self.pairs, which is ordered by j then i
+        for j in range(1, len(self.sizes)):
+            a = self.main[j - 1](hs[j - 1])
+            for i in range(j - 1) if self.pairs else ():
+                a = a + m[k] * self.skips[f"{i}_{j}"](hs[i])
+                k += 1
+            hs.append(self.act(a) if j <= self.n_hidden else a)
+        return hs[-1]
+
+
+def build(params, info) -> DenseSkipMLP:
+    return DenseSkipMLP(
+        in_features=in_features(info.in_shape),
+        out_features=info.n_outputs,
+        widths=params.widths,
+        skips=params.skips,
+        activation=params.activation,
+        init=params.init,
+    )

@@ -1,0 +1,89 @@
+"""telescope_mlp (seed 000): every hidden layer's output is summed, by identity, into the last.
+
+Reading of the seed's `forward`: `layers_out` collects the output of *every* hidden layer,
+including the last one, so with all skips on
+
+    h_1 = act(W_1 x + b_1),   h_i = act(W_i h_{i-1} + b_i)   (i = 2..L, uniform width)
+    z   = h_L + sum_{i=1..L} m_i h_i        (m_i = skip_mask[i-1]; the last layer also "receives
+    y   = W_out z + b_out                    its own output", m_L h_L)
+
+With every m_i off, z = h_L and the network is exactly the plain chain (`plain_mlp` with the same
+weights). The mask is for inference-time ablation (seed fig 1): the seed trains with all skips
+on, and so does the loop (it never touches this mask), so set it back with `set_skips(True)`
+after probing. Masking multiplies by 0/1 (no host sync); a disabled skip therefore contributes an
+exact zero as long as its activations are finite.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from skipcore.models.common import bool_mask, in_features, make_activation
+from skipcore.models.init import init_layer
+
+
+class TelescopeMLP(nn.Module):
+    def __init__(
+        self,
+        *,
+        in_features: int,
+        out_features: int,
+        depth: int,
+        width: int,
+        activation: str = "relu",
+        init: str = "he",
+    ) -> None:
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError(f"TelescopeMLP needs depth >= 1 and width >= 1, got depth={depth!r}, width={width!r}")
+        self.depth, self.width, self.activation = depth, width, activation
+        self.hidden = nn.ModuleList(nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
+        self.act = make_activation(activation)
+        self.output = nn.Linear(width, out_features)
+        self.register_buffer("skip_mask", torch.ones(depth, dtype=torch.bool))
+        self._init_weights(init)
+
+    def _init_weights(self, init: str) -> None:
+        for layer in [*self.hidden, self.output]:
+            init_layer(layer, init, activation=self.activation)
+
+    def layer_names(self) -> list[str]:
+        return [f"hidden.{i}" for i in range(self.depth)] + ["output"]
+
+    def set_skips(self, mask: bool | Sequence[bool] | Tensor) -> None:
+        """Enable/disable the skip of each hidden layer (True/False for all, or `depth` bools)."""
+        self.skip_mask.copy_(bool_mask(mask, self.depth, "skip_mask"))
+
+    def hidden_outputs(self, x: Tensor) -> list[Tensor]:
+        """h_1..h_L, the output of every hidden layer."""
+        h, outs = x.flatten(1), []
+        for layer in self.hidden:
+            h = self.act(layer(h))
+            outs.append(h)
+        return outs
+
+    def features(self, x: Tensor) -> Tensor:
+        """z = h_L + sum_i m_i h_i, the input of the output layer."""
+        outs = self.hidden_outputs(x)
+        m = self.skip_mask.to(outs[-1].dtype)
+        z = outs[-1]
+        for i, h in enumerate(outs):
+            z = z + m[i] * h
+        return z
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(self.features(x))
+
+
+def build(params, info) -> TelescopeMLP:
+    return TelescopeMLP(
+        in_features=in_features(info.in_shape),
+        out_features=info.n_outputs,
+        depth=params.depth,
+        width=params.width,
+        activation=params.activation,
+        init=params.init,
+    )

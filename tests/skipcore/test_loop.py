@@ -1,0 +1,171 @@
+"""The training loop: determinism, bit-identical resume, NaN stop, skip* phases, reporter hooks."""
+
+
+import pytest
+import torch
+
+from skipcore.data.synthetic import linear_plus_noise, sine
+from skipcore.models.dense_skip import DenseSkipMLP
+from skipcore.models.telescope import TelescopeMLP
+from skipcore.spec.data import LinearPlusNoise, Sine
+from skipcore.spec.probes import GradientFlow, WeightMagnitude
+from skipcore.spec.train import TrainParams
+from skipcore.train import ListReporter, fit, seed_everything
+from skipcore.train import checkpoint as ckpt
+from skipcore.train.device import pick_device
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sine(Sine(name="sine", n_train=96, n_val=32, noise=0.1), seed=0)
+
+
+def _model(seed=0, **kw):
+    seed_everything(seed)
+    return TelescopeMLP(in_features=1, out_features=1, depth=kw.pop("depth", 3), width=kw.pop("width", 8), **kw)
+
+
+def _train(**kw):
+    base = {"epochs": 6, "batch_size": 16, "lr": 3e-3, "checkpoint_every": 3}
+    return TrainParams(**{**base, **kw})
+
+
+def test_same_seed_gives_identical_loss_history(data):
+    runs = []
+    for _ in range(2):
+        rep = ListReporter()
+        fit(_model(), data, _train(epochs=3), reporter=rep, seed=5)
+        runs.append(rep.history("train_loss") + rep.history("val_loss"))
+    assert runs[0] == runs[1]
+
+
+def test_resume_from_checkpoint_is_bit_identical(data):
+    straight = ListReporter()
+    m1 = _model()
+    fit(m1, data, _train(optimizer="adamw", weight_decay=0.01, lr_schedule="cosine"), reporter=straight, seed=3)
+
+    first = ListReporter(stop_after=3)
+    res = fit(_model(), data, _train(optimizer="adamw", weight_decay=0.01, lr_schedule="cosine"), reporter=first, seed=3)
+    assert res.epochs_run == 3 and res.stopped
+    state = ckpt.load(first.checkpoints[3])
+    second = ListReporter()
+    m2 = _model(seed=99)  # a differently initialised model: everything must come from the checkpoint
+    res2 = fit(m2, data, _train(optimizer="adamw", weight_decay=0.01, lr_schedule="cosine"), reporter=second, seed=3, resume=state)
+    assert res2.epochs_run == 6 and res2.stopped is None
+    assert first.history("train_loss") + second.history("train_loss") == straight.history("train_loss")
+    assert first.history("val_loss") + second.history("val_loss") == straight.history("val_loss")
+    for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_checkpoint_holds_rng_states_and_round_trips(data):
+    rep = ListReporter()
+    fit(_model(), data, _train(epochs=3), reporter=rep, seed=1)
+    state = ckpt.load(rep.checkpoints[3])
+    assert state["epoch"] == 3 and set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert "generator" in state and "optimizer" in state
+    assert ckpt.load(ckpt.save(state))["epoch"] == 3
+
+
+def test_nan_loss_stops_with_reason_naming_the_epoch(data):
+    bad = sine(Sine(name="sine", n_train=32, n_val=8), seed=0)
+    bad.y_train[5] = float("inf")
+    res = fit(_model(), bad, _train(epochs=4), seed=0)
+    assert res.stopped is not None and "at epoch 1" in res.stopped
+    assert res.stopped.startswith("loss became")
+    assert res.epochs_run == 0
+
+
+def test_should_stop_reason_stops_the_loop_and_checkpoints(data):
+    rep = ListReporter(stop_after=2)
+    res = fit(_model(), data, _train(epochs=10, checkpoint_every=5), reporter=rep, seed=0)
+    assert res.epochs_run == 2 and res.stopped == "stop requested after 2 epochs"
+    assert 2 in rep.checkpoints
+
+
+def test_metrics_scalars_and_layer_stats_per_epoch(data):
+    rep = ListReporter()
+    wm = WeightMagnitude(name="weight_magnitude", every=2)
+    res = fit(_model(), data, _train(epochs=4, log_every=3), probes=[wm], reporter=rep, seed=0)
+    epochs = [e for e, _, _ in rep.records]
+    assert epochs == [0, 1, 2, 3, 4]
+    for e, scalars, _ in rep.records[1:]:
+        assert {"train_loss", "val_loss", "epoch_time", "lr"} <= set(scalars)
+    logged = rep.layer_history("weight_mean_abs")
+    assert sorted(logged) == [0, 2, 3, 4]  # epoch 0 (init), every=2, log_every=3, last
+    assert all(len(v) == 4 for v in logged.values())  # 3 hidden + output
+    assert sorted(rep.layer_history("grad_norm")) == [2, 3, 4]
+    assert {"train_loss", "val_loss", "best_val_loss", "time_s"} <= set(res.summary)
+    assert sorted(rep.checkpoints) == [3, 4]
+
+
+def test_training_reduces_the_loss(data):
+    rep = ListReporter()
+    fit(_model(width=16), data, _train(epochs=15, lr=1e-2), reporter=rep, seed=0)
+    hist = rep.history("val_loss")
+    assert hist[-1] < 0.5 * hist[0]
+
+
+def test_gradient_flow_records_first_updates(data):
+    gf = GradientFlow(name="gradient_flow", first_k=4, every=2)
+    m = _model()
+    res = fit(m, data, _train(epochs=2, batch_size=32), probes=[gf], seed=0)
+    assert len(res.records["first_updates"]) == 4
+    assert all(len(r) == 4 for r in res.records["first_updates"])
+    assert [e["epoch"] for e in res.records["every"]] == [2]
+    assert m._skipcore_records is res.records
+
+
+def test_skip_star_switches_phase_and_turns_skips_on():
+    d = linear_plus_noise(LinearPlusNoise(name="linear_plus_noise", n_train=64, n_val=32, in_features=3, nonlinear=1.0), seed=0)
+    seed_everything(0)
+    m = DenseSkipMLP(in_features=3, out_features=1, widths=[8, 8])
+    rep = ListReporter()
+    train = _train(epochs=5, skip_star={"rule": "epochs", "phase1_epochs": 2})
+    fit(m, d, train, reporter=rep, seed=0)
+    assert rep.history("phase") == [1.0, 1.0, 2.0, 2.0, 2.0]
+    assert bool(m.skip_mask.all())
+
+
+def test_skip_star_patience_rule_fires_on_a_plateau():
+    d = linear_plus_noise(LinearPlusNoise(name="linear_plus_noise", n_train=32, n_val=16, in_features=2), seed=0)
+    seed_everything(0)
+    m = DenseSkipMLP(in_features=2, out_features=1, widths=[4, 4])
+    rep = ListReporter()
+    # min_delta huge: no epoch counts as an improvement after the first, so patience 2 ends phase 1 at epoch 3
+    train = _train(epochs=6, lr=1e-3, skip_star={"rule": "patience", "patience": 2, "min_delta": 1e6})
+    fit(m, d, train, reporter=rep, seed=0)
+    assert rep.history("phase") == [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+
+
+def test_l1_penalty_and_full_batch_sgd_shrink_weights(data):
+    def final_mean_abs(l1):
+        m = _model()
+        fit(m, data, _train(epochs=20, batch_size=None, optimizer="sgd", lr=1e-2, l1=l1, grad_clip=1.0), seed=0)
+        return sum(p.abs().mean().item() for n, p in m.named_parameters() if n.endswith("weight"))
+
+    assert final_mean_abs(0.05) < final_mean_abs(0.0)
+
+
+def test_classification_records_accuracy():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    from skipcore.data.base import DataInfo, Dataset
+    from skipcore.models.mlp import PlainMLP
+
+    d = Dataset(DataInfo("classification", (4,), 2), x[:48], y[:48], x[48:], y[48:])
+    seed_everything(0)
+    rep = ListReporter()
+    res = fit(PlainMLP(in_features=4, out_features=2, depth=1, width=8), d, _train(epochs=3), reporter=rep, seed=0)
+    assert 0.0 <= rep.history("val_acc")[-1] <= 1.0 and "train_acc" in rep.records[-1][1]
+    assert "val_acc" in res.summary
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="tpu"):
+        pick_device("tpu")
