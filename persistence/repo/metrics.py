@@ -1,0 +1,386 @@
+"""Metric points and layer statistics: upserts, keyset-paged history, downsampling in SQL.
+
+A point is `(run_id, key, step)` → `(value, time)`; time is unix seconds (UTC). Every write is an
+upsert, so a retried or resumed run never duplicates a point, and `latest_metrics` keeps the point
+with the greatest step per key (summaries, `keys()`, `latest()`).
+
+Non-finite values are stored: Postgres float8 holds NaN and ±inf as they are. SQLite stores ±inf
+as REAL but turns a bound NaN into NULL, which the NOT NULL column rejects, so NaN is written as
+the text 'NaN' there (SQLite's dynamic typing keeps it). Every read here returns None for a
+non-finite value, so JSON output stays valid. (An ORM read of `MetricPoint.value` on SQLite sees
+the string 'NaN': read through this module.)
+
+Reads walk the primary key (run_id, key, step): keyset pages (`step > cursor ORDER BY step
+LIMIT n`), never OFFSET; downsampling is one aggregate query over that index range, never a
+history loaded into Python.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
+
+from sqlalchemy import bindparam, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from persistence.models import LatestMetric, LayerStat
+
+Point = tuple[int, Optional[float], float]  # (step, value or None if non-finite, unix time)
+
+SQLITE_ROWS = 500  # rows per multi-row VALUES statement on SQLite (5 variables a row, far below the limit)
+PG_ROWS = 1000  # rows per multi-row VALUES statement on Postgres (5,000 parameters, limit 65,535)
+COPY_MIN = 200  # below this many points, COPY's temp-table set-up costs more than it saves
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+class LayerMatrix(NamedTuple):
+    steps: list[int]
+    values: list[list[Optional[float]]]  # one row per step, one float per layer
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _finite(v: Any) -> Optional[float]:
+    if v is None or isinstance(v, str):  # SQLite keeps NaN as the text 'NaN'
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _finite_sql(dialect: str, column: str = "value") -> str:
+    """A SQL predicate: `column` holds a finite number."""
+    if dialect == "postgresql":
+        return f"{column} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
+    return f"typeof({column}) IN ('real', 'integer') AND abs({column}) <= {_MAX_FLOAT!r}"
+
+
+def _prepare(points: Iterable[tuple[str, int, float, float]], nan: Any) -> tuple[list[tuple], dict[str, tuple]]:
+    """Dedupe on (key, step), last write wins; return rows and the max-step row per key."""
+    rows: dict[tuple[str, int], tuple] = {}
+    for key, step, value, t in points:
+        value = float(value)
+        if value != value:  # NaN
+            value = nan
+        step = int(step)
+        rows[(key, step)] = (key, step, value, float(t))
+    latest: dict[str, tuple] = {}
+    for row in rows.values():
+        cur = latest.get(row[0])
+        if cur is None or row[1] > cur[1]:
+            latest[row[0]] = row
+    return list(rows.values()), latest
+
+
+_COLS = "run_id, key, step, value, time"
+_ON_CONFLICT = "ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, time = excluded.time"
+
+
+def _values_sql(n: int, mark: str) -> str:
+    row = "(" + ", ".join([mark] * 5) + ")"
+    return f"INSERT INTO metric_points ({_COLS}) VALUES " + ", ".join([row] * n) + " " + _ON_CONFLICT
+
+
+def _executemany_values(session: Session, run_id: str, rows: list[tuple], per_stmt: int, mark: str) -> None:
+    """Multi-row VALUES upserts: full chunks in one executemany (psycopg 3 pipelines it), then the rest."""
+    cur = session.connection().connection.driver_connection.cursor()
+    try:
+        flat = [x for key, step, value, t in rows for x in (run_id, key, step, value, t)]
+        full = len(rows) // per_stmt
+        width = per_stmt * 5
+        if full:
+            cur.executemany(_values_sql(per_stmt, mark), [flat[i * width : (i + 1) * width] for i in range(full)])
+        if len(rows) % per_stmt:
+            cur.execute(_values_sql(len(rows) % per_stmt, mark), flat[full * width :])
+    finally:
+        cur.close()
+
+
+def _copy_upsert(session: Session, run_id: str, rows: list[tuple]) -> None:
+    """Postgres: binary COPY into a temp table, then one INSERT ... SELECT ... ON CONFLICT."""
+    cur = session.connection().connection.driver_connection.cursor()
+    try:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _skipcore_points "
+            "(key text, step int8, value float8, time float8) ON COMMIT DROP"
+        )
+        with cur.copy("COPY _skipcore_points (key, step, value, time) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "int8", "float8", "float8"])
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO metric_points ({_COLS}) SELECT %s, key, step, value, time FROM _skipcore_points "
+            f"ORDER BY key, step {_ON_CONFLICT}",
+            (run_id,),
+        )
+        cur.execute("DROP TABLE _skipcore_points")
+    finally:
+        cur.close()
+
+
+def _upsert_latest(session: Session, run_id: str, latest: dict[str, tuple], dialect: str) -> None:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(LatestMetric)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"step": stmt.excluded.step, "value": stmt.excluded.value, "time": stmt.excluded.time},
+        where=LatestMetric.step <= stmt.excluded.step,
+    )
+    session.execute(
+        stmt,
+        [dict(run_id=run_id, key=k, step=s, value=v, time=t) for k, s, v, t in latest.values()],
+    )
+
+
+# ----------------------------------------------------------------------------------------- writes
+
+
+def upsert_points(
+    session: Session,
+    run_id: str,
+    points: Sequence[tuple[str, int, float, float]],
+    *,
+    method: str = "auto",
+) -> int:
+    """Write `(key, step, value, time)` points; the same (key, step) again replaces the value.
+
+    Postgres: `method="copy"` (binary COPY into a temp table + one INSERT ... SELECT ... ON
+    CONFLICT; the default for batches of `COPY_MIN` points or more, measured fastest) or
+    `method="values"` (executemany of 1,000-row INSERT ... VALUES ... ON CONFLICT statements,
+    pipelined by psycopg 3). SQLite: always multi-row VALUES, 500 rows a statement. Duplicates
+    within the batch are collapsed first (last one wins). Also moves `latest_metrics` forward
+    (never back: only if the batch's step per key is ≥ the stored one). Returns the number of
+    distinct points written.
+    """
+    if not points:
+        return 0
+    dialect = _dialect(session)
+    rows, latest = _prepare(points, "NaN" if dialect == "sqlite" else math.nan)
+    if dialect == "postgresql":
+        if method == "auto":
+            method = "copy" if len(rows) >= COPY_MIN else "values"
+        if method == "copy":
+            _copy_upsert(session, run_id, rows)
+        elif method == "values":
+            _executemany_values(session, run_id, rows, PG_ROWS, "%s")
+        else:
+            raise ValueError(f"method must be 'auto', 'copy' or 'values', got {method!r}")
+    else:
+        _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
+    _upsert_latest(session, run_id, latest, dialect)
+    return len(rows)
+
+
+def upsert_layer_stats(session: Session, run_id: str, rows: Sequence[tuple[str, int, Sequence[float]]]) -> None:
+    """Write `(name, step, [value per layer])` rows, upserted on (run_id, name, step).
+
+    Non-finite floats become JSON null (JSON has no NaN; Postgres' json type rejects it).
+    """
+    if not rows:
+        return
+    dedup = {(name, int(step)): [_finite(v) for v in values] for name, step, values in rows}
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    stmt = insert(LayerStat)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "name", "step"], set_={"values": stmt.excluded["values"]}
+    )
+    session.execute(stmt, [dict(run_id=run_id, name=n, step=s, values=v) for (n, s), v in dedup.items()])
+
+
+# ------------------------------------------------------------------------------------------ reads
+
+
+def keys(session: Session, run_id: str) -> list[str]:
+    """The metric keys of a run, sorted."""
+    return list(session.scalars(select(LatestMetric.key).where(LatestMetric.run_id == run_id).order_by(LatestMetric.key)))
+
+
+def latest(session: Session, run_ids: Sequence[str]) -> dict[str, dict[str, Optional[float]]]:
+    """The last value (greatest step) of every key, for each run (an empty dict for a run without metrics)."""
+    out: dict[str, dict[str, Optional[float]]] = {r: {} for r in run_ids}
+    if not run_ids:
+        return out
+    stmt = select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value).where(
+        LatestMetric.run_id.in_(bindparam("ids", expanding=True))
+    )
+    for run_id, key, value in session.execute(stmt, {"ids": list(run_ids)}):
+        out[run_id][key] = _finite(value)
+    return out
+
+
+def _range_sql(step_min: Optional[int], step_max: Optional[int], params: dict) -> str:
+    sql = ""
+    if step_min is not None:
+        sql += " AND step >= :step_min"
+        params["step_min"] = int(step_min)
+    if step_max is not None:
+        sql += " AND step <= :step_max"
+        params["step_max"] = int(step_max)
+    return sql
+
+
+def _rows(result: Iterable[tuple]) -> list[Point]:
+    out = []
+    for step, value, t in result:
+        if value is not None and (isinstance(value, str) or not -_MAX_FLOAT <= value <= _MAX_FLOAT):
+            value = None  # NaN fails both comparisons; SQLite's NaN is the text 'NaN'
+        out.append((step, value, t))
+    return out
+
+
+def history(
+    session: Session,
+    run_id: str,
+    key: str,
+    *,
+    after_step: Optional[int] = None,
+    limit: int = 1000,
+    step_min: Optional[int] = None,
+    step_max: Optional[int] = None,
+) -> tuple[list[Point], Optional[int]]:
+    """One keyset page of `(step, value, time)` points, by step, after `after_step`.
+
+    Returns the points and the next cursor: the last step of this page if more points remain,
+    else None. One query on the primary key, `LIMIT limit + 1`.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    params: dict[str, Any] = {"run_id": run_id, "key": key, "limit": limit + 1}
+    where = _range_sql(step_min, step_max, params)
+    if after_step is not None:
+        where += " AND step > :after"
+        params["after"] = int(after_step)
+    sql = (
+        "SELECT step, value, time FROM metric_points WHERE run_id = :run_id AND key = :key"
+        f"{where} ORDER BY step LIMIT :limit"
+    )
+    points = _rows(session.execute(text(sql), params))
+    if len(points) > limit:
+        points.pop()
+        return points, points[-1][0]
+    return points, None
+
+
+def downsample(
+    session: Session,
+    run_id: str,
+    key: str,
+    max_points: int,
+    *,
+    step_min: Optional[int] = None,
+    step_max: Optional[int] = None,
+) -> list[Point]:
+    """At most `max_points` points over the whole (or the step-bounded) history, in step order.
+
+    Method: min/max per bucket. The step range is cut into `(max_points - 2) // 2` equal buckets;
+    each gives its finite minimum and maximum point, and the first and last points are added.
+    So the first, last, global minimum and global maximum are always kept (for max_points ≥ 4;
+    below that, first and last only). Why not LTTB: LTTB keeps the visual shape a little better
+    but picks each point from the previous pick, a sequential scan SQL does badly (a recursive
+    CTE, one row at a time); min/max is one GROUP BY over the primary-key range, and it never
+    hides a spike, which is what a loss curve reader looks for.
+
+    Two round trips: (1) count up to `max_points + 1` and the first/last step (index-only,
+    O(max_points + log n)); if the history fits, it is returned whole; (2) one aggregate query.
+    Postgres takes each bucket's arg-min/arg-max in one pass with `min(ARRAY[value, step, time])`
+    (arrays compare element-wise: the smallest value, ties to the smallest step); SQLite uses its
+    documented bare-column rule for `min()`/`max()`. Non-finite values are never a bucket's
+    min/max, but the first and last points are kept whatever their value.
+    """
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    dialect = _dialect(session)
+    params: dict[str, Any] = {"run_id": run_id, "key": key, "m1": max_points + 1}
+    rng = _range_sql(step_min, step_max, params)
+    base = f"FROM metric_points WHERE run_id = :run_id AND key = :key{rng}"
+    n, lo, hi = session.execute(
+        text(
+            f"SELECT (SELECT count(*) FROM (SELECT 1 AS one {base} LIMIT :m1) AS head), "
+            f"(SELECT min(step) {base}), (SELECT max(step) {base})"
+        ),
+        params,
+    ).one()
+    if n <= max_points:
+        return history(session, run_id, key, limit=max_points, step_min=step_min, step_max=step_max)[0]
+
+    buckets = (max_points - 2) // 2
+    params.update(lo=lo, hi=hi)
+    ends = f"SELECT step, value, time FROM metric_points WHERE run_id = :run_id AND key = :key AND step IN (:lo, :hi)"
+    if buckets == 0:
+        return _rows(session.execute(text(ends + " ORDER BY step"), params))
+    params["width"] = (hi - lo + 1) / buckets
+    finite = _finite_sql(dialect)
+    if dialect == "postgresql":
+        sql = (
+            "SELECT min(ARRAY[value, step::float8, time]), max(ARRAY[value, -step::float8, time]) "
+            f"{base} AND {finite} GROUP BY floor((step - :lo) / CAST(:width AS float8))"
+        )
+        picked: dict[int, Point] = {}
+        for mn, mx in session.execute(text(sql), params):
+            picked[int(mn[1])] = (int(mn[1]), mn[0], mn[2])
+            picked[int(-mx[1])] = (int(-mx[1]), mx[0], mx[2])
+        for step, value, t in session.execute(text(ends), params):
+            picked[step] = (step, value, t)
+        return _rows(picked[s] for s in sorted(picked))
+    bucket = "CAST((step - :lo) / :width AS INTEGER)"
+    sql = (
+        f"SELECT step, min(value), time {base} AND {finite} GROUP BY {bucket} "
+        f"UNION SELECT step, max(value), time {base} AND {finite} GROUP BY {bucket} "
+        f"UNION {ends} ORDER BY step"
+    )
+    return _rows(session.execute(text(sql), params))
+
+
+def layer_stats(
+    session: Session,
+    run_id: str,
+    *,
+    name: Optional[str] = None,
+    step: Optional[int] = None,
+    after: Optional[tuple[str, int]] = None,
+    limit: int = 1000,
+) -> list[tuple[str, int, list[Optional[float]]]]:
+    """`(name, step, values)` rows ordered by (name, step); `after=(name, step)` is a keyset cursor."""
+    stmt = select(LayerStat.name, LayerStat.step, LayerStat.values).where(LayerStat.run_id == run_id)
+    if name is not None:
+        stmt = stmt.where(LayerStat.name == name)
+    if step is not None:
+        stmt = stmt.where(LayerStat.step == int(step))
+    if after is not None:
+        stmt = stmt.where(tuple_(LayerStat.name, LayerStat.step) > tuple_(after[0], int(after[1])))
+    stmt = stmt.order_by(LayerStat.name, LayerStat.step).limit(limit)
+    return [(n, s, list(v)) for n, s, v in session.execute(stmt)]
+
+
+def layer_matrix(session: Session, run_id: str, name: str, max_steps: Optional[int] = None) -> LayerMatrix:
+    """Steps × layers of one statistic, for heat maps.
+
+    With `max_steps`, at most that many evenly spaced steps (first and last kept), picked in SQL:
+    row i of n is kept when it starts a new bucket of `i * (max_steps - 1) // (n - 1)`.
+    """
+    params: dict[str, Any] = {"run_id": run_id, "name": name}
+    if max_steps is None:
+        sql = "SELECT step, \"values\" FROM layer_stats WHERE run_id = :run_id AND name = :name ORDER BY step"
+    else:
+        if max_steps < 2:
+            raise ValueError(f"max_steps must be >= 2, got {max_steps}")
+        params["m"] = max_steps - 1
+        sql = (
+            "SELECT step, \"values\" FROM ("
+            " SELECT step, \"values\", row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n"
+            " FROM layer_stats WHERE run_id = :run_id AND name = :name) AS r "
+            "WHERE n <= :m + 1 OR i = 0 OR (i * :m) / NULLIF(n - 1, 0) > ((i - 1) * :m) / NULLIF(n - 1, 0) "
+            "ORDER BY step"
+        )
+    table = LayerStat.__table__
+    steps: list[int] = []
+    values: list[list[Optional[float]]] = []
+    for step, vals in session.execute(text(sql).columns(table.c.step, table.c["values"]), params):
+        steps.append(step)
+        values.append(list(vals))
+    return LayerMatrix(steps, values)
