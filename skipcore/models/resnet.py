@@ -1,0 +1,264 @@
+"""resnet_cnn: the CIFAR ResNets of He et al. (2016a, V1 post-activation; 2016b, V2 pre-activation).
+
+A 3x3 conv stem of `widths[0]` channels, then len(widths) stages of n basic blocks (stride 2 at the
+first block of every stage after the first), global average pooling and a linear classifier.
+n = (depth - 2) / 6 blocks per stage, as in He et al.'s 6n + 2 (three stages); with k = len(widths)
+stages the network has 2nk + 2 weight layers (not counting projections).
+
+Block (one class; the variants are arguments):
+- `post_activation` (V1): x' = relu(S(x) + a F(x)),  F = conv-BN-relu-conv-BN.
+- `pre_activation`  (V2): x' = S(x) + a F(x),        F = BN-relu-conv-BN-relu-conv; the network
+  then ends with BN-relu before pooling. The projection shortcut reads the raw block input x.
+- `shortcut="identity"`: S is the identity, or a strided 1x1 conv + BN where the shape changes
+  (He et al.'s option B). `shortcut="none"`: no S at all, x' = relu(a F(x)) / a F(x): the plain
+  network of the same depth.
+- `residual_scale` a multiplies the branch (x + a F(x)).
+- `zero_init_residual`: `zero_init_last()` zeroes the last BN's gamma (V1) or the last conv (V2,
+  which has no BN at the end of its branch), so every identity block starts as the identity.
+- `stochastic_depth` p_L (Huang et al. 2016): block l of L survives training steps with
+  p_l = 1 - (l / L)(1 - p_L). We scale a surviving branch by 1/p_l during training (timm's
+  drop_path, `skipcore.nn.drop_path`) instead of scaling by p_l at test time, so inference is the
+  plain deterministic forward pass. Needs `shortcut="identity"` (a dropped branch leaves S(x)).
+
+Block API (the probes' contract, shared with resnet_mlp/highway_mlp): `model.blocks()` gives
+[(name, block)]; a block has `branch(x)` (a F(x), before the residual sum and any post-activation),
+`shortcut(x)` (S(x), or None for `shortcut="none"`), `lesion(x)` (the block removed) and
+`downsample`. `model.block_mask` (bool buffer) and `model.set_blocks(mask)` remove blocks: a
+masked-out block returns `lesion(x)` = the block with F = 0, i.e. S(x) (V2) or relu(S(x)) (V1;
+equal to x on an identity block since x >= 0 there). For `shortcut="none"` there is no S, so a
+lesioned block passes its input on unchanged (Veit et al. 2016: y_i = y_{i-1}), or, for a
+downsampling block, through the parameter-free option-A shortcut (stride-2 subsampling,
+zero-padded channels). A lesioned downsampling block with `shortcut="identity"` keeps its
+projection. `model.block_inputs(x)` lists every block's input in one forward pass.
+Module names (an API): stem.conv, stem.bn (V1), stage{s}.{i}.conv1/bn1/conv2/bn2/skip.conv/skip.bn
+(the shortcut module is `skip`, since `shortcut` is the method), final_bn (V2), fc.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skipcore.nn.drop_path import drop_path
+from skipcore.nn.shortcuts import Shortcut, residual_sum
+
+BLOCKS = ("post_activation", "pre_activation")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+
+
+def option_a(x: torch.Tensor, out_channels: int, stride: int) -> torch.Tensor:
+    """He et al.'s parameter-free shortcut: subsample by `stride`, zero-pad the new channels."""
+    if stride != 1:
+        x = x[:, :, ::stride, ::stride]
+    extra = out_channels - x.shape[1]
+    return F.pad(x, (0, 0, 0, 0, 0, extra)) if extra > 0 else x
+
+
+def survival_probs(n_blocks: int, p_last: float) -> list[float]:
+    """Linear decay p_l = 1 - (l / L)(1 - p_L), l = 1..L (Huang et al. 2016)."""
+    if not 0 < p_last <= 1:
+        raise ValueError(f"stochastic_depth p_L must be in (0, 1], got {p_last}")
+    return [1.0 - (l / n_blocks) * (1.0 - p_last) for l in range(1, n_blocks + 1)]
+
+
+# ----------------------------------------------------------------------------- blocks
+class BasicBlock(nn.Module):
+    """Two 3x3 convs with a skip. See the module docstring for the variants."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        block: str = "post_activation",
+        shortcut: str = "identity",
+        residual_scale: float = 1.0,
+        survival: float = 1.0,
+    ):
+        super().__init__()
+        if block not in BLOCKS:
+            raise ValueError(f"block must be one of {BLOCKS}, got {block!r}")
+        if shortcut not in ("identity", "none"):
+            raise ValueError(f"shortcut must be 'identity' or 'none', got {shortcut!r}")
+        if survival < 1.0 and shortcut == "none":
+            raise ValueError(f"stochastic depth (survival {survival}) needs shortcut='identity', got 'none'")
+        self.pre = block == "pre_activation"
+        self.out_channels, self.stride = out_channels, stride
+        self.residual_scale, self.survival = residual_scale, survival
+        self.downsample = stride != 1 or in_channels != out_channels
+        self.bn1 = nn.BatchNorm2d(in_channels if self.pre else out_channels)
+        self.conv1 = _conv3x3(in_channels, out_channels, stride)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = _conv3x3(out_channels, out_channels)
+        self.skip = Shortcut.for_shapes(
+            shortcut=shortcut, in_channels=in_channels, out_channels=out_channels, stride=stride
+        )
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """a F(x): the residual branch, scaled, before the sum (and any post-activation)."""
+        if self.pre:
+            h = self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
+        else:
+            h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return h * self.residual_scale if self.residual_scale != 1.0 else h
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor | None:
+        return self.skip(x)
+
+    def lesion(self, x: torch.Tensor) -> torch.Tensor:
+        """The block removed (F = 0); see the module docstring for shortcut='none'."""
+        s = self.skip(x)
+        if s is None:
+            return option_a(x, self.out_channels, self.stride)
+        return s if self.pre else F.relu(s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fx = self.branch(x)
+        if self.survival < 1.0:
+            fx = drop_path(fx, self.survival, self.training)
+        out = residual_sum(self.skip(x), fx)
+        return out if self.pre else F.relu(out)
+
+    def zero_init_last(self) -> None:
+        """Start as the identity: zero the last BN gamma (V1) or the last conv (V2)."""
+        if self.pre:
+            nn.init.zeros_(self.conv2.weight)
+        else:
+            nn.init.zeros_(self.bn2.weight)
+
+    def extra_repr(self) -> str:
+        return f"pre_activation={self.pre}, residual_scale={self.residual_scale}, survival={self.survival:.3f}"
+
+
+# ----------------------------------------------------------------------------- network
+class ResNetCNN(nn.Module):
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        n_classes: int,
+        depth: int = 20,
+        widths: Sequence[int] = (16, 32, 64),
+        block: str = "post_activation",
+        shortcut: str = "identity",
+        residual_scale: float = 1.0,
+        stochastic_depth: float = 1.0,
+        zero_init_residual: bool = False,
+        init: str = "he",
+    ):
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth}")
+        n = (depth - 2) // 6
+        self.pre = block == "pre_activation"
+        self.stem = nn.Sequential()
+        self.stem.add_module("conv", _conv3x3(in_channels, widths[0]))
+        if not self.pre:
+            self.stem.add_module("bn", nn.BatchNorm2d(widths[0]))
+            self.stem.add_module("relu", nn.ReLU())
+        probs = iter(survival_probs(n * len(widths), stochastic_depth))
+        c = widths[0]
+        for s, w in enumerate(widths):
+            stage, c = self._make_stage(
+                in_channels=c, out_channels=w, n_blocks=n, stride=1 if s == 0 else 2, block=block,
+                shortcut=shortcut, residual_scale=residual_scale, probs=probs,
+            )
+            self.add_module(f"stage{s + 1}", stage)
+        self.final_bn = nn.BatchNorm2d(c) if self.pre else nn.Identity()
+        self.fc = nn.Linear(c, n_classes)
+        self._names = [f"stage{s + 1}.{i}" for s in range(len(widths)) for i in range(n)]
+        self.register_buffer("block_mask", torch.ones(len(self._names), dtype=torch.bool))
+        self._active = (True,) * len(self._names)
+        self.register_load_state_dict_post_hook(lambda module, keys: module._sync_mask())
+        self._init_weights(init, zero_init_residual)
+
+    @staticmethod
+    def _make_stage(*, in_channels, out_channels, n_blocks, stride, block, shortcut, residual_scale, probs):
+        """One stage; only its first block changes shape (and so gets a projection shortcut)."""
+        blocks = []
+        for i in range(n_blocks):
+            blocks.append(BasicBlock(
+                in_channels=in_channels if i == 0 else out_channels, out_channels=out_channels,
+                stride=stride if i == 0 else 1, block=block, shortcut=shortcut,
+                residual_scale=residual_scale, survival=next(probs),
+            ))
+        return nn.Sequential(*blocks), out_channels
+
+    def _init_weights(self, init: str, zero_init_residual: bool) -> None:
+        if init not in ("he", "default"):
+            raise ValueError(f"init must be 'he' or 'default', got {init!r}")
+        for m in self.modules():
+            if init == "he" and isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for _, blk in self.blocks():
+                blk.zero_init_last()
+
+    # ------------------------------------------------------------------ block API
+    def blocks(self) -> list[tuple[str, BasicBlock]]:
+        mods = dict(self.named_modules())
+        return [(name, mods[name]) for name in self._names]
+
+    def set_blocks(self, mask: bool | Sequence[bool] | torch.Tensor) -> None:
+        """Keep (True) or remove (False) each block (one bool: all); removed blocks return `lesion(x)`."""
+        if isinstance(mask, bool):
+            mask = [mask] * len(self._names)
+        mask = torch.as_tensor(mask, dtype=torch.bool).to(self.block_mask.device)
+        if mask.shape != self.block_mask.shape:
+            raise ValueError(f"block mask needs {len(self._names)} entries, got {tuple(mask.shape)}")
+        self.block_mask.copy_(mask)
+        self._sync_mask()
+
+    def _sync_mask(self) -> None:
+        # A host copy, so that forward does not sync with the device on every step.
+        self._active = tuple(bool(b) for b in self.block_mask.tolist())
+
+    def layer_names(self) -> list[str]:
+        return [n for n, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+    def _run_blocks(self, x: torch.Tensor, inputs: list | None = None) -> torch.Tensor:
+        for active, (_, blk) in zip(self._active, self.blocks()):
+            if inputs is not None:
+                inputs.append(x)
+            x = blk(x) if active else blk.lesion(x)
+        return x
+
+    def block_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        inputs: list[torch.Tensor] = []
+        self._run_blocks(self.stem(x), inputs)
+        return inputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._run_blocks(self.stem(x))
+        if self.pre:
+            h = F.relu(self.final_bn(h))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+
+
+# ----------------------------------------------------------------------------- build
+def build(params: Any, info: Any) -> ResNetCNN:
+    if len(info.in_shape) != 3:
+        raise ValueError(f"resnet_cnn needs (C, H, W) images, got in_shape {info.in_shape}")
+    return ResNetCNN(
+        in_channels=info.in_shape[0],
+        n_classes=info.n_outputs,
+        depth=params.depth,
+        widths=tuple(params.widths),
+        block=params.block,
+        shortcut=params.shortcut,
+        residual_scale=params.residual_scale,
+        stochastic_depth=params.stochastic_depth,
+        zero_init_residual=params.zero_init_residual,
+        init=params.init,
+    )
