@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, telemetry
-from api.routes import artifacts, experiments, health, probes, runs, stream
+from api.routes import artifacts, experiments, health, probes, report, results, runs, stream
+from api.schemas import FieldErrors
 from api.state import AppState, RateLimiter
 from persistence.db import make_engine, make_sessionmaker, session_scope
 from persistence.objects import make_store
@@ -103,7 +104,7 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
                                   time.perf_counter() - t0)
         return response
 
-    for module in (experiments, runs, probes, artifacts, stream, health):
+    for module in (experiments, runs, probes, artifacts, stream, health, results, report):
         app.include_router(module.router)
     app.include_router(experiments.schema_router)
 
@@ -118,6 +119,11 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(defs)
         components["ExperimentSpec"] = spec_schema
+        # our 422 body (api.errors.unprocessable), not FastAPI's default {loc, msg, type}
+        errors_schema = FieldErrors.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(errors_schema.pop("$defs", {}))
+        components["HTTPValidationError"] = errors_schema
+        components.pop("ValidationError", None)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

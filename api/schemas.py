@@ -123,3 +123,18 @@ class ArtifactList(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+
+
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a resource_limit error adds its `estimate`
+
+    field: str
+    message: str
+    type: Optional[str] = None
+
+
+class FieldErrors(BaseModel):
+    """Every 422: `detail` lists each field and why; `message` sums them up."""
+
+    detail: list[FieldError]
+    message: str

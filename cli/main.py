@@ -129,6 +129,11 @@ def keys_create(
     typer.echo(f"key {row.id} for {owner} ({scope}); keep the token: it is not stored", err=True)
 
 
+from cli.commands import register  # noqa: E402 - client commands (HTTP only)
+
+register(app)
+
+
 def main() -> None:
     app()
 

@@ -9,6 +9,7 @@ from an installed wheel alike. `verify(engine)` is what the API and worker call 
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
@@ -59,7 +60,9 @@ def downgrade(database_url: Optional[str], revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The head revision of the migrations shipped with this code (cached: it only changes with the code)."""
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
         raise SchemaError(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them")

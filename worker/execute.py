@@ -12,6 +12,7 @@ from typing import Any, Optional
 from persistence.db import session_scope
 from persistence.models import ProbeResult, utcnow
 from persistence.repo import runs as run_repo
+from worker import figures
 from worker.context import WorkerContext
 from worker.reporter import DbReporter
 from worker.retry import with_retry
@@ -58,6 +59,12 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
     resume = None
     if checkpoint_uri:
         resume = ckpt.load(ctx.store.get(checkpoint_uri), map_location=device)
+    if resume is not None and resume.get("format") == "final":
+        # killed after training, during the probes: the final weights hold no optimizer or loop
+        # state to continue from, so train again from the start (deterministic: same result)
+        log.warning("run %s: last checkpoint is the final one (no loop state); training again", run_id)
+        resume = None
+    if resume is not None:
         with session_scope(ctx.sessions) as s:
             run_repo.note_resume(s, run_id)
         log.info("run %s resumes from the checkpoint of epoch %s", run_id, checkpoint_epoch)
@@ -72,6 +79,8 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
 
     summary = _finite(dict(result.summary))
     summary["epochs_run"] = result.epochs_run
+    if resume is not None:
+        summary["resumed_from"] = checkpoint_epoch  # the epoch of the checkpoint this attempt started from
     if result.stopped:
         if result.stopped == "cancelled":
             return Outcome("cancelled", None, summary)
@@ -91,6 +100,8 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
         _store_probe(ctx, run_id, params.name, status, out, error)
         if status == "succeeded":
             summary.update(_probe_summary(params.name, out))
+            figures.probe_figure(ctx, run_id, params.name, out)  # logs a failure, never raises
+    figures.training_figure(ctx, run_id)
     return Outcome("succeeded", None, summary)
 
 

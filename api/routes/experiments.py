@@ -177,5 +177,5 @@ schema_router = APIRouter(prefix="/v1/schema", tags=["schema"])
 
 
 @schema_router.get("/experiment", summary="The JSON Schema of the experiment spec")
-def experiment_schema() -> dict[str, Any]:
+def experiment_schema(_: ReadKey) -> dict[str, Any]:
     return json_schema()

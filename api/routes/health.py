@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from api import telemetry
-from api.deps import StateDep
+from api.deps import ReadKey, StateDep
 from api.schemas import Health
 from persistence.db import ping
 
@@ -25,6 +25,6 @@ def healthz(state: StateDep):
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
-def metrics(state: StateDep):
+def metrics(state: StateDep, _: ReadKey):  # run counts are not for anonymous eyes; scrape with a read key
     body, content_type = telemetry.render(state)
     return Response(content=body, media_type=content_type)

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Sequence
 
 from sqlalchemy import and_, or_, select, update
@@ -138,6 +138,11 @@ def request_cancel(session: Session, exp: Experiment) -> list[str]:
     return changed
 
 
+def _aware(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes (UTC); values set in this session are aware."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
 def roll_up(session: Session, exp: Experiment) -> None:
     """Recompute the experiment's status and times from its runs."""
     statuses = [r.status for r in exp.runs]
@@ -150,7 +155,8 @@ def roll_up(session: Session, exp: Experiment) -> None:
             exp.status = "cancelled"
         else:
             exp.status = "succeeded"
-        exp.finished_at = exp.finished_at or max((r.finished_at for r in exp.runs if r.finished_at), default=utcnow())
+        exp.finished_at = exp.finished_at or max((_aware(r.finished_at) for r in exp.runs if r.finished_at),
+                                                 default=utcnow())
     elif any(s == "cancelling" for s in statuses) or (
         any(r.cancel_requested for r in exp.runs) and not any(s == "queued" for s in statuses)
     ):
@@ -159,7 +165,7 @@ def roll_up(session: Session, exp: Experiment) -> None:
         exp.status = "running"
     else:
         exp.status = "queued"
-    starts = [r.started_at for r in exp.runs if r.started_at]
+    starts = [_aware(r.started_at) for r in exp.runs if r.started_at]
     if starts and exp.started_at is None:
         exp.started_at = min(starts)
 

@@ -18,6 +18,7 @@ history loaded into Python.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 from sqlalchemy import bindparam, select, text, tuple_
@@ -51,6 +52,34 @@ def _finite(v: Any) -> Optional[float]:
         return None
     v = float(v)
     return v if math.isfinite(v) else None
+
+
+_NAMED = re.compile(r"(?<!:):(\w+)")
+
+
+def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Run `sql` (named `:params`) on the session's own DBAPI connection and return plain tuples.
+
+    Hot reads skip SQLAlchemy's result layer: for 10⁵ rows it costs more than the query. On
+    Postgres the cursor is binary (no float parsing from text).
+    """
+    dialect = _dialect(session)
+    conn = session.connection().connection.driver_connection
+    if dialect == "postgresql":
+        cur = conn.cursor(binary=True)
+        sql = _NAMED.sub(r"%(\1)s", sql)
+    else:
+        cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _value_sql(dialect: str) -> str:
+    """The value column, NULL where it is not finite."""
+    return f"CASE WHEN {_finite_sql(dialect)} THEN value END"
 
 
 def _finite_sql(dialect: str, column: str = "value") -> str:
@@ -124,17 +153,22 @@ def _copy_upsert(session: Session, run_id: str, rows: list[tuple]) -> None:
 
 
 def _upsert_latest(session: Session, run_id: str, latest: dict[str, tuple], dialect: str) -> None:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(LatestMetric)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "key"],
-        set_={"step": stmt.excluded.step, "value": stmt.excluded.value, "time": stmt.excluded.time},
-        where=LatestMetric.step <= stmt.excluded.step,
+    """Move latest_metrics forward: only where the batch's step is >= the stored one.
+
+    Raw DBAPI like the points: SQLAlchemy's Float would turn SQLite's 'NaN' text back into a
+    float NaN, which SQLite then stores as NULL.
+    """
+    mark = "%s" if dialect == "postgresql" else "?"
+    sql = (
+        f"INSERT INTO latest_metrics ({_COLS}) VALUES ({', '.join([mark] * 5)}) "
+        "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value, "
+        "time = excluded.time WHERE latest_metrics.step <= excluded.step"
     )
-    session.execute(
-        stmt,
-        [dict(run_id=run_id, key=k, step=s, value=v, time=t) for k, s, v, t in latest.values()],
-    )
+    cur = session.connection().connection.driver_connection.cursor()
+    try:
+        cur.executemany(sql, [(run_id, k, s, v, t) for k, s, v, t in latest.values()])
+    finally:
+        cur.close()
 
 
 # ----------------------------------------------------------------------------------------- writes
@@ -157,6 +191,8 @@ def upsert_points(
     (never back: only if the batch's step per key is ≥ the stored one). Returns the number of
     distinct points written.
     """
+    if method not in ("auto", "copy", "values"):
+        raise ValueError(f"method must be 'auto', 'copy' or 'values', got {method!r}")
     if not points:
         return 0
     dialect = _dialect(session)
@@ -166,10 +202,8 @@ def upsert_points(
             method = "copy" if len(rows) >= COPY_MIN else "values"
         if method == "copy":
             _copy_upsert(session, run_id, rows)
-        elif method == "values":
-            _executemany_values(session, run_id, rows, PG_ROWS, "%s")
         else:
-            raise ValueError(f"method must be 'auto', 'copy' or 'values', got {method!r}")
+            _executemany_values(session, run_id, rows, PG_ROWS, "%s")
     else:
         _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
     _upsert_latest(session, run_id, latest, dialect)
@@ -256,10 +290,10 @@ def history(
         where += " AND step > :after"
         params["after"] = int(after_step)
     sql = (
-        "SELECT step, value, time FROM metric_points WHERE run_id = :run_id AND key = :key"
-        f"{where} ORDER BY step LIMIT :limit"
+        f"SELECT step, {_value_sql(_dialect(session))}, time FROM metric_points"
+        f" WHERE run_id = :run_id AND key = :key{where} ORDER BY step LIMIT :limit"
     )
-    points = _rows(session.execute(text(sql), params))
+    points = _fetch(session, sql, params)
     if len(points) > limit:
         points.pop()
         return points, points[-1][0]
@@ -286,7 +320,7 @@ def downsample(
     hides a spike, which is what a loss curve reader looks for.
 
     Two round trips: (1) count up to `max_points + 1` and the first/last step (index-only,
-    O(max_points + log n)); if the history fits, it is returned whole; (2) one aggregate query.
+    O(max_points + log n)); if the history fits, it is returned whole; (2) one aggregate query\n    (bucket min/max UNION the first and last points).
     Postgres takes each bucket's arg-min/arg-max in one pass with `min(ARRAY[value, step, time])`
     (arrays compare element-wise: the smallest value, ties to the smallest step); SQLite uses its
     documented bare-column rule for `min()`/`max()`. Non-finite values are never a bucket's
@@ -298,42 +332,40 @@ def downsample(
     params: dict[str, Any] = {"run_id": run_id, "key": key, "m1": max_points + 1}
     rng = _range_sql(step_min, step_max, params)
     base = f"FROM metric_points WHERE run_id = :run_id AND key = :key{rng}"
-    n, lo, hi = session.execute(
-        text(
-            f"SELECT (SELECT count(*) FROM (SELECT 1 AS one {base} LIMIT :m1) AS head), "
-            f"(SELECT min(step) {base}), (SELECT max(step) {base})"
-        ),
+    ((n, lo, hi),) = _fetch(
+        session,
+        f"SELECT (SELECT count(*) FROM (SELECT 1 AS one {base} LIMIT :m1) AS head), "
+        f"(SELECT min(step) {base}), (SELECT max(step) {base})",
         params,
-    ).one()
+    )
     if n <= max_points:
         return history(session, run_id, key, limit=max_points, step_min=step_min, step_max=step_max)[0]
 
     buckets = (max_points - 2) // 2
     params.update(lo=lo, hi=hi)
-    ends = f"SELECT step, value, time FROM metric_points WHERE run_id = :run_id AND key = :key AND step IN (:lo, :hi)"
+    ends = "FROM metric_points WHERE run_id = :run_id AND key = :key AND step IN (:lo, :hi)"
     if buckets == 0:
-        return _rows(session.execute(text(ends + " ORDER BY step"), params))
+        return _rows(_fetch(session, f"SELECT step, value, time {ends} ORDER BY step", params))
     params["width"] = (hi - lo + 1) / buckets
     finite = _finite_sql(dialect)
     if dialect == "postgresql":
         sql = (
             "SELECT min(ARRAY[value, step::float8, time]), max(ARRAY[value, -step::float8, time]) "
-            f"{base} AND {finite} GROUP BY floor((step - :lo) / CAST(:width AS float8))"
+            f"{base} AND {finite} GROUP BY floor((step - :lo) / CAST(:width AS float8)) "
+            f"UNION ALL SELECT ARRAY[value, step::float8, time], ARRAY[value, -step::float8, time] {ends}"
         )
-        picked: dict[int, Point] = {}
-        for mn, mx in session.execute(text(sql), params):
+        picked: dict[int, tuple] = {}
+        for mn, mx in _fetch(session, sql, params):
             picked[int(mn[1])] = (int(mn[1]), mn[0], mn[2])
             picked[int(-mx[1])] = (int(-mx[1]), mx[0], mx[2])
-        for step, value, t in session.execute(text(ends), params):
-            picked[step] = (step, value, t)
         return _rows(picked[s] for s in sorted(picked))
     bucket = "CAST((step - :lo) / :width AS INTEGER)"
     sql = (
         f"SELECT step, min(value), time {base} AND {finite} GROUP BY {bucket} "
         f"UNION SELECT step, max(value), time {base} AND {finite} GROUP BY {bucket} "
-        f"UNION {ends} ORDER BY step"
+        f"UNION SELECT step, value, time {ends} ORDER BY step"
     )
-    return _rows(session.execute(text(sql), params))
+    return _rows(_fetch(session, sql, params))
 
 
 def layer_stats(

@@ -28,7 +28,8 @@ layer 4's 96 channels and conv7 reads layer 5's 96. The skip 4->7 then carries 9
 every channel is learned. That is the seed's fairness argument, and this table is its arithmetic.
 
 Layer 9 is an adaptive max-pool to 4x4, equal to a 2x2 max-pool at 32x32 inputs, so other image
-sizes (>= 8) work too. `width_mult` scales 32/64/128 (the widened widths are derived from the
+sizes (>= 8) work too with the same classifier (maps smaller than 4x4, from inputs under 32, are
+replicated up to 4x4). `width_mult` scales 32/64/128 (the widened widths are derived from the
 scaled ones as above). Skips are switchable: a `skip_mask` buffer of four booleans (1->4, 2->5,
 4->7, 5->8) set through `set_skips(mask)`; a switched-off skip concatenates zeros, so the shapes,
 and hence the weights, stay the same.

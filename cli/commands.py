@@ -1,0 +1,184 @@
+"""Client commands: submit, status, watch, results, cancel. They speak HTTP through `client` only.
+
+The URL comes from --url or $SKIPCORE_URL (default http://127.0.0.1:8000), the key from
+--api-key or $SKIPCORE_API_KEY. Exit codes: 0 ok (watch: the experiment succeeded), 1 the
+experiment failed or was cancelled (or the server refused), 2 a bad request or file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from client import ApiError, Client, Experiment
+
+URL = typer.Option(None, "--url", envvar="SKIPCORE_URL", help="API base URL [default: http://127.0.0.1:8000]")
+KEY = typer.Option(None, "--api-key", envvar="SKIPCORE_API_KEY", help="API key (sent as Bearer)")
+MAX_STREAMS = 8  # run event streams watched at once
+
+
+def _client(url: Optional[str], api_key: Optional[str]) -> Client:
+    return Client(url or "http://127.0.0.1:8000", api_key or None)
+
+
+def _fail(exc: ApiError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2 if exc.status in (400, 413, 422) else 1)
+
+
+def _short(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
+def submit(
+    spec: Path = typer.Argument(..., help="experiment spec (JSON file, or - for stdin)"),
+    watch_: bool = typer.Option(False, "--watch", help="follow the runs until the experiment finishes"),
+    idempotency_key: Optional[str] = typer.Option(None, "--idempotency-key", help="resubmitting with it is harmless"),
+    url: Optional[str] = URL,
+    api_key: Optional[str] = KEY,
+) -> None:
+    """Submit an experiment spec; print its id."""
+    try:
+        body = json.loads(sys.stdin.read() if str(spec) == "-" else spec.read_text())
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: cannot read {spec}: {exc}", err=True)
+        raise typer.Exit(2)
+    with _client(url, api_key) as c:
+        try:
+            exp = c.submit(body, idempotency_key=idempotency_key)
+        except ApiError as exc:
+            raise _fail(exc)
+        typer.echo(exp.id)
+        typer.echo(f"experiment {exp.name!r}: {len(exp.runs)} runs {exp.status}", err=True)
+        if watch_:
+            raise typer.Exit(_watch(c, exp.id))
+
+
+def status(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
+    """An experiment's status and each run's progress."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _client(url, api_key) as c:
+        try:
+            exp = c.get_experiment(experiment_id)
+        except ApiError as exc:
+            raise _fail(exc)
+    table = Table(title=f"{exp.name} ({exp.id}): {exp.status}")
+    for col in ("run", "seed", "params", "status", "epoch", "eta"):
+        table.add_column(col)
+    for r in exp.runs:
+        eta = f"{r.progress.eta_seconds:.0f}s" if r.progress.eta_seconds else "-"
+        table.add_row(r.id[:8], str(r.seed), _short(r.params), r.status, f"{r.progress.epoch}/{r.progress.epochs}", eta)
+    Console().print(table)
+    if exp.error:
+        typer.echo(f"error: {exp.error}", err=True)
+
+
+def watch(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
+    """Live progress of each run (Server-Sent Events); exit 0 if the experiment succeeded, else 1."""
+    with _client(url, api_key) as c:
+        raise typer.Exit(_watch(c, experiment_id))
+
+
+def _watch(c: Client, experiment_id: str) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    try:
+        exp = c.get_experiment(experiment_id)
+    except ApiError as exc:
+        raise _fail(exc)
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeRemainingColumn())
+    lock = threading.Lock()
+    with Progress(*columns, console=console) as bar:
+        tasks = {r.id: bar.add_task(f"{r.id[:8]} seed {r.seed} {_short(r.params)}", total=r.progress.epochs or None,
+                                    completed=r.progress.epoch, status=r.status) for r in exp.runs}
+
+        def follow(run_id: str) -> None:
+            for ev in c.events(run_id):
+                with lock:
+                    if ev.event == "progress":
+                        bar.update(tasks[run_id], completed=ev.data.get("epoch", 0), total=ev.data.get("epochs") or None)
+                    elif ev.event == "status":
+                        bar.update(tasks[run_id], status=ev.data.get("status", "?"))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(MAX_STREAMS, len(exp.runs)))) as pool:
+            for f in [pool.submit(follow, r.id) for r in exp.runs]:
+                f.result()
+        final = c.wait(experiment_id, timeout=60)
+        for r in final.runs:
+            bar.update(tasks[r.id], status=r.status)
+    typer.echo(f"experiment {final.id}: {final.status}")
+    if final.error:
+        typer.echo(f"error: {final.error}", err=True)
+    return 0 if final.status == "succeeded" else 1
+
+
+def results(
+    experiment_id: str,
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    url: Optional[str] = URL,
+    api_key: Optional[str] = KEY,
+) -> None:
+    """Each run's final metrics (and, with --json, the per-point aggregate across seeds)."""
+    with _client(url, api_key) as c:
+        try:
+            exp = c.get_experiment(experiment_id)
+            agg = c.aggregate(experiment_id)
+        except ApiError as exc:
+            raise _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(_results_json(exp, agg), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    names = sorted({k for r in exp.runs for k, v in r.summary.items() if isinstance(v, (int, float))})
+    table = Table(title=f"{exp.name} ({exp.id}): {exp.status}")
+    for col in ["run", "seed", "params", "status", *names]:
+        table.add_column(col, justify="right" if col in names else "left")
+    for r in exp.runs:
+        table.add_row(r.id[:8], str(r.seed), _short(r.params), r.status, *(_num(r.summary.get(k)) for k in names))
+    Console().print(table)
+
+
+def _results_json(exp: Experiment, agg: Any) -> dict[str, Any]:
+    return {
+        "id": exp.id, "name": exp.name, "status": exp.status,
+        "runs": [{"id": r.id, "seed": r.seed, "params": r.params, "status": r.status, "summary": r.summary,
+                  "error": r.error} for r in exp.runs],
+        "aggregate": [{"params": p.params, "n": p.n, "runs": p.runs,
+                       "metrics": {k: {"mean": s.mean, "std": s.std, "ci95": s.ci95, "n": s.n}
+                                   for k, s in p.metrics.items()}} for p in agg.points],
+    }
+
+
+def cancel(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
+    """Cancel an experiment: queued runs never start, running ones stop at their next epoch."""
+    with _client(url, api_key) as c:
+        try:
+            exp = c.cancel(experiment_id)
+        except ApiError as exc:
+            raise _fail(exc)
+    typer.echo(f"experiment {exp.id}: {exp.status}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the `skipcore` app."""
+    for fn in (submit, status, watch, results, cancel):
+        app.command()(fn)

@@ -1,0 +1,451 @@
+"""A typed HTTP client of the skipcore API (CONTRACT.md). httpx only: no torch, no server imports.
+
+    from client import Client
+    with Client("http://127.0.0.1:8000") as c:
+        exp = c.submit(spec)
+        for ev in c.events(exp.runs[0].id):
+            print(ev.event, ev.data)
+        print(c.wait(exp.id).status, c.aggregate(exp.id).points[0].metrics["val_loss"].mean)
+
+Every 4xx/5xx raises `ApiError(status, detail)` with the server's message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Union
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ApiError(Exception):
+    """An error answer: `status` is the HTTP status, `detail` the server's `detail` (a string, or
+    a list of field errors for a 422), `message` one readable line."""
+
+    def __init__(self, status: int, detail: Any, message: Optional[str] = None) -> None:
+        self.status, self.detail = status, detail
+        if message is None:
+            if isinstance(detail, list):
+                message = "; ".join(f"{e.get('field', '?')}: {e.get('message', e)}" if isinstance(e, dict) else str(e)
+                                    for e in detail)
+            else:
+                message = str(detail)
+        self.message = message
+        super().__init__(f"HTTP {status}: {message}")
+
+
+class ChecksumError(Exception):
+    """A downloaded artifact's sha256 differs from the one the server listed."""
+
+
+# ------------------------------------------------------------------------------------ data classes
+
+
+@dataclass
+class Progress:
+    epoch: int = 0
+    epochs: int = 0
+    fraction: Optional[float] = None
+    eta_seconds: Optional[float] = None
+
+    @classmethod
+    def of(cls, d: Optional[dict]) -> "Progress":
+        d = d or {}
+        return cls(d.get("epoch") or 0, d.get("epochs") or 0, d.get("fraction"), d.get("eta_seconds"))
+
+
+@dataclass
+class Run:
+    id: str
+    experiment_id: str
+    status: str
+    seed: int
+    params: dict[str, Any]
+    progress: Progress
+    summary: dict[str, Any]
+    error: Optional[str] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @classmethod
+    def of(cls, d: dict) -> "Run":
+        return cls(d["id"], d["experiment_id"], d["status"], d["seed"], d.get("params") or {},
+                   Progress.of(d.get("progress")), d.get("summary") or {}, d.get("error"), d.get("started_at"),
+                   d.get("finished_at"), d)
+
+
+@dataclass
+class Experiment:
+    id: str
+    name: str
+    status: str
+    created_at: str
+    spec: dict[str, Any]
+    runs: list[Run]
+    error: Optional[str] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @classmethod
+    def of(cls, d: dict) -> "Experiment":
+        return cls(d["id"], d["name"], d["status"], d["created_at"], d.get("spec") or {},
+                   [Run.of(r) for r in d.get("runs") or []], d.get("error"), d.get("started_at"),
+                   d.get("finished_at"), d)
+
+
+@dataclass
+class Point:
+    step: int
+    value: Optional[float]
+    time: str
+
+
+@dataclass
+class LayerStat:
+    name: str
+    step: int
+    values: list[Optional[float]]
+
+
+@dataclass
+class LayerMatrix:
+    name: str
+    layers: list[str]
+    steps: list[int]
+    values: list[list[Optional[float]]]
+
+
+@dataclass
+class Probe:
+    name: str
+    status: str
+    result: dict[str, Any]
+    error: Optional[str] = None
+
+
+@dataclass
+class Artifact:
+    name: str
+    kind: str
+    size: int
+    sha256: str
+    url: str
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class Stat:
+    mean: Optional[float]
+    std: Optional[float]
+    ci95: Optional[list[float]]
+    n: int = 0
+
+    @classmethod
+    def of(cls, d: dict) -> "Stat":
+        return cls(d.get("mean"), d.get("std"), d.get("ci95"), d.get("n", 0))
+
+
+@dataclass
+class AggregatePoint:
+    params: dict[str, Any]
+    n: int
+    runs: dict[str, int]
+    run_ids: list[str]
+    metrics: dict[str, Stat]
+    layers: Optional[dict[str, dict[str, list]]] = None
+
+
+@dataclass
+class Aggregate:
+    experiment_id: str
+    points: list[AggregatePoint]
+    metrics: list[str]
+
+
+@dataclass
+class CompareItem:
+    id: str
+    name: str
+    status: str
+    spec: dict[str, Any]
+    runs: int
+    summary: dict[str, Stat]
+
+
+@dataclass
+class Comparison:
+    experiments: list[CompareItem]
+    metrics: list[str]
+
+
+@dataclass
+class Event:
+    """One Server-Sent Event: `event` is status | progress | metrics; `data` the parsed JSON."""
+
+    id: Optional[str]
+    event: str
+    data: Any
+
+
+# ------------------------------------------------------------------------------------------ client
+
+
+class Client:
+    """`url` defaults to $SKIPCORE_URL (else http://127.0.0.1:8000), `api_key` to $SKIPCORE_API_KEY.
+    `http` wraps an existing httpx.Client (for example a FastAPI TestClient) instead."""
+
+    def __init__(self, url: Optional[str] = None, api_key: Optional[str] = None, *, timeout: float = 30.0,
+                 http: Optional[httpx.Client] = None) -> None:
+        self.url = (url or os.environ.get("SKIPCORE_URL") or DEFAULT_URL).rstrip("/")
+        api_key = api_key if api_key is not None else os.environ.get("SKIPCORE_API_KEY") or None
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._owned = http is None
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        self._stream_timeout = httpx.Timeout(timeout, read=max(60.0, timeout))
+
+    def close(self) -> None:
+        if self._owned:
+            self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- plumbing
+
+    def _request(self, method: str, path: str, **kw: Any) -> Any:
+        headers = {**self._headers, **kw.pop("headers", {})}
+        r = self._http.request(method, path, headers=headers, **kw)
+        _check(r)
+        return r.json()
+
+    # -- experiments
+
+    def submit(self, spec: dict[str, Any], idempotency_key: Optional[str] = None) -> Experiment:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return Experiment.of(self._request("POST", "/v1/experiments", json=spec, headers=headers))
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return Experiment.of(self._request("GET", f"/v1/experiments/{experiment_id}"))
+
+    def list_experiments(self, status: Optional[str] = None, page_size: Optional[int] = None) -> Iterator[Experiment]:
+        """Every experiment (newest first), following the cursors page by page."""
+        cursor: Optional[str] = None
+        while True:
+            params = {k: v for k, v in (("status", status), ("limit", page_size), ("cursor", cursor)) if v}
+            page = self._request("GET", "/v1/experiments", params=params)
+            yield from (Experiment.of(e) for e in page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def cancel(self, experiment_id: str) -> Experiment:
+        return Experiment.of(self._request("POST", f"/v1/experiments/{experiment_id}/cancel"))
+
+    def wait(self, experiment_id: str, timeout: Optional[float] = None, poll: float = 0.5) -> Experiment:
+        """Poll until the experiment is succeeded, failed or cancelled; TimeoutError after `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            exp = self.get_experiment(experiment_id)
+            if exp.finished:
+                return exp
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"experiment {experiment_id} still {exp.status} after {timeout}s")
+            time.sleep(poll)
+
+    # -- runs
+
+    def get_run(self, run_id: str) -> Run:
+        return Run.of(self._request("GET", f"/v1/runs/{run_id}"))
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        return list(self._request("GET", f"/v1/runs/{run_id}/metrics")["keys"])
+
+    def metric_history(self, run_id: str, key: str, *, max_points: Optional[int] = None,
+                       page_size: Optional[int] = None, step_min: Optional[int] = None,
+                       step_max: Optional[int] = None) -> list[Point]:
+        """The whole history (following cursors), or at most `max_points` downsampled points."""
+        base = {k: v for k, v in (("step_min", step_min), ("step_max", step_max)) if v is not None}
+        path = f"/v1/runs/{run_id}/metrics/{key}"
+        if max_points is not None:
+            body = self._request("GET", path, params={**base, "max_points": max_points})
+            return [Point(**p) for p in body["points"]]
+        out: list[Point] = []
+        cursor: Optional[str] = None
+        while True:
+            params = {**base, **({"limit": page_size} if page_size else {}), **({"cursor": cursor} if cursor else {})}
+            body = self._request("GET", path, params=params)
+            out.extend(Point(**p) for p in body["points"])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return out
+
+    def layers(self, run_id: str, name: Optional[str] = None, step: Optional[int] = None) -> list[LayerStat]:
+        params = {k: v for k, v in (("name", name), ("step", step)) if v is not None}
+        body = self._request("GET", f"/v1/runs/{run_id}/layers", params=params)
+        return [LayerStat(s["name"], s["step"], s["values"]) for s in body["stats"]]
+
+    def layer_matrix(self, run_id: str, name: str = "weight_mean_abs", max_steps: Optional[int] = None) -> LayerMatrix:
+        params: dict[str, Any] = {"name": name, **({"max_steps": max_steps} if max_steps else {})}
+        b = self._request("GET", f"/v1/runs/{run_id}/layers/matrix", params=params)
+        return LayerMatrix(b["name"], b["layers"], b["steps"], b["values"])
+
+    def probes(self, run_id: str) -> list[Probe]:
+        return [_probe(p) for p in self._request("GET", f"/v1/runs/{run_id}/probes")["items"]]
+
+    def probe(self, run_id: str, name: str) -> Probe:
+        return _probe(self._request("GET", f"/v1/runs/{run_id}/probes/{name}"))
+
+    def artifacts(self, run_id: str) -> list[Artifact]:
+        return [Artifact(**{k: a[k] for k in ("name", "kind", "size", "sha256", "url")},
+                         content_type=a.get("content_type", "application/octet-stream"))
+                for a in self._request("GET", f"/v1/runs/{run_id}/artifacts")["items"]]
+
+    def download(self, artifact: Artifact, dest: Union[str, Path, None] = None) -> bytes | Path:
+        """The artifact's bytes (or, with `dest`, the file written there), its sha256 verified."""
+        digest, chunks = hashlib.sha256(), []
+        path = Path(dest) if dest is not None else None
+        tmp = path.with_name(path.name + ".part") if path else None
+        with self._http.stream("GET", artifact.url, headers=self._headers) as r:
+            if r.status_code >= 400:
+                r.read()
+                _check(r)
+            out = open(tmp, "wb") if tmp else None
+            try:
+                for chunk in r.iter_bytes():
+                    digest.update(chunk)
+                    out.write(chunk) if out else chunks.append(chunk)
+            finally:
+                if out:
+                    out.close()
+        if digest.hexdigest() != artifact.sha256:
+            if tmp:
+                tmp.unlink(missing_ok=True)
+            raise ChecksumError(f"{artifact.name}: sha256 {digest.hexdigest()} != listed {artifact.sha256}")
+        if path and tmp:
+            os.replace(tmp, path)
+            return path
+        return b"".join(chunks)
+
+    # -- results
+
+    def aggregate(self, experiment_id: str, metrics: Optional[Iterable[str]] = None,
+                  layers: Optional[Iterable[str]] = None) -> Aggregate:
+        params = {k: ",".join(v) for k, v in (("metric", metrics), ("layers", layers)) if v}
+        b = self._request("GET", f"/v1/experiments/{experiment_id}/aggregate", params=params)
+        return Aggregate(b.get("experiment_id", experiment_id), [
+            AggregatePoint(p["params"], p["n"], p.get("runs", {}), p.get("run_ids", []),
+                           {k: Stat.of(s) for k, s in p["metrics"].items()}, p.get("layers"))
+            for p in b["points"]], b.get("metrics", []))
+
+    def compare(self, experiment_ids: Iterable[str], metrics: Optional[Iterable[str]] = None) -> Comparison:
+        params = {"experiments": ",".join(experiment_ids), **({"metric": ",".join(metrics)} if metrics else {})}
+        b = self._request("GET", "/v1/compare", params=params)
+        return Comparison([CompareItem(e["id"], e["name"], e["status"], e["spec"], e["runs"],
+                                       {k: Stat.of(s) for k, s in e["summary"].items()})
+                           for e in b["experiments"]], b["metrics"])
+
+    # -- live events
+
+    def events(self, run_id: str, last_event_id: Optional[str] = None, *, reconnect: bool = True,
+               max_retries: int = 10) -> Iterator[Event]:
+        """The run's Server-Sent Events until its final status. A dropped connection is resumed
+        with `Last-Event-ID` (no event twice), waiting the server's `retry:` between tries."""
+        retry_s, failures = 1.0, 0
+        while True:
+            got_any, final = False, False
+            headers = {**self._headers, "Accept": "text/event-stream"}
+            if last_event_id is not None:
+                headers["Last-Event-ID"] = str(last_event_id)
+            try:
+                with self._http.stream("GET", f"/v1/runs/{run_id}/events", headers=headers,
+                                       timeout=self._stream_timeout) as r:
+                    if r.status_code >= 400:
+                        r.read()
+                        _check(r)
+                    for kind, value in _sse_fields(r.iter_lines()):
+                        if kind == "retry":
+                            retry_s = value / 1000.0
+                            continue
+                        ev: Event = value
+                        if ev.id is not None:
+                            last_event_id = ev.id
+                        got_any, failures = True, 0
+                        yield ev
+                        if ev.event == "status" and isinstance(ev.data, dict) and ev.data.get("status") in FINISHED:
+                            final = True
+                            return
+            except httpx.TransportError:
+                failures += 1
+                if not reconnect or failures > max_retries:
+                    raise
+                time.sleep(retry_s)
+                continue
+            if final or not got_any or not reconnect:
+                return  # the server ended the stream: the run is over (or nothing more will come)
+
+
+def _check(r: httpx.Response) -> None:
+    if r.status_code < 400:
+        return
+    try:
+        body = r.json()
+    except ValueError:
+        raise ApiError(r.status_code, r.text or r.reason_phrase) from None
+    if isinstance(body, dict):
+        raise ApiError(r.status_code, body.get("detail", body), body.get("message"))
+    raise ApiError(r.status_code, body)
+
+
+def _probe(p: dict) -> Probe:
+    return Probe(p["name"], p["status"], p.get("result") or {}, p.get("error"))
+
+
+def _sse_fields(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """Parse an event stream: yields ("retry", ms) and ("event", Event) at each blank line."""
+    eid: Optional[str] = None
+    kind, data = "message", []
+    for line in lines:
+        line = line.rstrip("\r")
+        if not line:
+            if data:
+                text = "\n".join(data)
+                try:
+                    payload = json.loads(text)
+                except ValueError:
+                    payload = text
+                yield "event", Event(eid, kind, payload)
+            kind, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue  # comment (keep-alive)
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "id":
+            eid = value
+        elif name == "event":
+            kind = value
+        elif name == "data":
+            data.append(value)
+        elif name == "retry" and value.isdigit():
+            yield "retry", int(value)

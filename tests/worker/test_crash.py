@@ -1,0 +1,171 @@
+"""Nothing lost: SIGKILL a whole worker mid-run; the lease expires, the API's sweeper requeues the
+run, a second worker resumes it from its last checkpoint, and the metric history ends with exactly
+one point per (key, step).
+
+Production profile (Postgres + Redis, real `skipcore api` and `skipcore worker` processes) and
+the embedded profile (filesystem broker: the message dies with the worker, only the sweeper can
+bring the run back). Short lease and heartbeat so a dead worker is noticed within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import service
+from tests.factories import make_spec
+
+pytestmark = pytest.mark.slow
+
+FAST_LEASE = dict(lease_seconds="3", heartbeat_seconds="0.5", sweep_interval_seconds="0.5", metric_flush_seconds="0.3")
+EPOCHS = 40
+KILL_AT = 6
+
+# ~0.15 s an epoch on one idle CPU thread (several times that on a busy CI box): long enough to kill
+# mid-run, short enough for CI
+LONG_SPEC = make_spec(
+    name="crash",
+    model={"family": "telescope_mlp", "depth": 8, "width": 32},
+    data={"name": "sine", "n_train": 512, "n_val": 128},
+    train={"optimizer": "adam", "lr": 0.001, "epochs": EPOCHS, "batch_size": 32, "checkpoint_every": 2},
+    probes=[],
+)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def wait_run(client: httpx.Client, run_id: str, pred, timeout: float, poll: float = 0.05) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.get(f"/v1/runs/{run_id}").json()
+        if pred(run):
+            return run
+        time.sleep(poll)
+    raise TimeoutError(f"run {run_id} never got there: {run}")
+
+
+def submit(client: httpx.Client) -> str:
+    r = client.post("/v1/experiments", json=LONG_SPEC)
+    assert r.status_code == 201, r.text
+    return r.json()["runs"][0]["id"]
+
+
+def kill_mid_run_and_resume(client: httpx.Client, run_id: str, worker: subprocess.Popen, start_second) -> dict:
+    """Kill `worker` (its whole process group) at epoch >= KILL_AT, start another; return the facts."""
+    before = wait_run(client, run_id, lambda r: r["progress"]["epoch"] >= KILL_AT or r["status"] not in
+                      ("queued", "running"), timeout=120)
+    assert before["status"] == "running", before
+    kill_group(worker)
+    t_kill = time.monotonic()
+    # the last progress the dead worker wrote (the lease keeps anyone else off for a few seconds)
+    killed_at_epoch = client.get(f"/v1/runs/{run_id}").json()["progress"]["epoch"]
+    assert killed_at_epoch < EPOCHS, "the run finished before the kill: make LONG_SPEC longer"
+    second = start_second()
+    back = wait_run(client, run_id, lambda r: r["status"] == "running" and r["attempts"] == 2, timeout=90, poll=0.02)
+    redelivery = time.monotonic() - t_kill
+    final = wait_run(client, run_id, lambda r: r["status"] in ("succeeded", "failed", "cancelled"), timeout=120,
+                     poll=0.2)
+    return {"killed_at_epoch": killed_at_epoch, "redelivery_s": redelivery, "final": final, "second": second,
+            "running_again": back}
+
+
+def check_nothing_lost(client: httpx.Client, facts: dict, second_log: Path) -> None:
+    run = facts["final"]
+    assert run["status"] == "succeeded", run
+    assert run["attempts"] == 2, run
+    assert run["resumes"] >= 1, run
+    resumed_from = run["summary"]["resumed_from"]
+    assert 0 < resumed_from <= facts["killed_at_epoch"], (resumed_from, facts)
+    assert resumed_from % 2 == 0  # checkpoint_every 2
+    assert f"resumes from the checkpoint of epoch {resumed_from}" in second_log.read_text()
+    assert run["summary"]["epochs_run"] == EPOCHS
+    assert run["progress"]["epoch"] == EPOCHS
+
+    keys = client.get(f"/v1/runs/{run['id']}/metrics").json()["keys"]
+    assert {"train_loss", "val_loss"} <= set(keys), keys
+    for key in keys:
+        steps = [p["step"] for p in client.get(f"/v1/runs/{run['id']}/metrics/{key}").json()["points"]]
+        assert steps == list(range(1, EPOCHS + 1)), (key, steps)  # no duplicates, no gaps
+    print(f"\nkilled at epoch {facts['killed_at_epoch']}, resumed from checkpoint epoch {resumed_from}, "
+          f"kill -> running again {facts['redelivery_s']:.2f}s")
+
+
+def test_whole_worker_sigkill_on_production_profile_resumes_from_checkpoint(home, fresh_pg_url, redis_url):
+    settings = dict(database_url=fresh_pg_url, broker_url=redis_url, device="cpu", **FAST_LEASE)
+    with service.production(home, **settings) as (url, procs), httpx.Client(base_url=url, timeout=30) as client:
+        run_id = submit(client)
+        env = service.service_env(home, profile="production", require_auth="false", **settings)
+        second_log = home / "worker-second.log"
+        started: list[subprocess.Popen] = []
+
+        def start_second() -> subprocess.Popen:
+            p = service._spawn(service.CLI + ["worker", "--concurrency", "1"], env, second_log)
+            started.append(p)
+            return p
+
+        try:
+            facts = kill_mid_run_and_resume(client, run_id, procs[1], start_second)
+            check_nothing_lost(client, facts, second_log)
+        finally:
+            for p in started:
+                service.stop(p)
+
+
+def _embedded_worker(serve: subprocess.Popen) -> int:
+    """The pid of the Celery worker `skipcore serve` started (its own session)."""
+    out = subprocess.run(["ps", "-o", "pid=,ppid=,args=", "-ax"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        pid, ppid, args = line.strip().split(None, 2)
+        if int(ppid) == serve.pid and "celery" in args:
+            return int(pid)
+    raise AssertionError(f"no worker under serve {serve.pid}")
+
+
+class _Pid:
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+def test_whole_worker_sigkill_on_embedded_profile_is_requeued_by_the_sweeper(home):
+    settings = dict(device="cpu", **FAST_LEASE)
+    env = service.service_env(home, **settings)
+    port = service.free_port()
+    serve = service._spawn(service.CLI + ["serve", "--port", str(port)], env, home / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+    second_log = home / "worker-second.log"
+    started: list[subprocess.Popen] = []
+    try:
+        service.wait_healthy(url, [serve], [home / "serve.log"])
+        with httpx.Client(base_url=url, timeout=30) as client:
+            run_id = submit(client)
+            worker = _Pid(_embedded_worker(serve))
+
+            def start_second() -> subprocess.Popen:
+                p = service._spawn(service.CLI + ["worker", "--concurrency", "1"], env, second_log)
+                started.append(p)
+                return p
+
+            facts = kill_mid_run_and_resume(client, run_id, worker, start_second)
+            check_nothing_lost(client, facts, second_log)
+    finally:
+        for p in started:
+            service.stop(p)
+        service.stop(serve)

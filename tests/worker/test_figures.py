@@ -1,0 +1,61 @@
+"""worker.figures on a real SQLite database and local object store: a probe's figure becomes three
+artifacts (PNG, SVG, Vega-Lite); a result it cannot draw, or a probe without a figure, stores nothing
+and raises nothing; the training curves come from the run's metric history."""
+
+from __future__ import annotations
+
+import json
+
+from persistence.db import make_engine, make_sessionmaker, session_scope
+from persistence.objects import make_store
+from persistence.repo import artifacts as artifact_repo
+from persistence.repo import experiments as exp_repo
+from persistence.repo import metrics as metrics_repo
+from persistence.schema import upgrade
+from tests.factories import make_settings, make_spec
+from worker import figures
+from worker.context import WorkerContext
+
+
+def _ctx_and_run(home):
+    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}")
+    upgrade(str(settings.database_url))
+    engine = make_engine(str(settings.database_url))
+    ctx = WorkerContext(settings, engine, make_sessionmaker(engine), make_store(settings), "test-worker")
+    spec = make_spec()
+    with session_scope(ctx.sessions) as s:
+        exp = exp_repo.create(s, name="figs", spec=spec, runs=[(0, {}, spec)], owner="local")
+        run_id = exp.runs[0].id
+        metrics_repo.upsert_points(s, run_id, [(k, e, 1.0 / (e + 1) + (k == "val_loss"), 0.0)
+                                               for e in range(1, 6) for k in ("train_loss", "val_loss")])
+        metrics_repo.upsert_layer_stats(s, run_id, [("weight_mean_abs", e, [0.5, 0.3 / (e + 1), 0.1]) for e in range(6)])
+    return ctx, run_id
+
+
+def _names(ctx, run_id):
+    with session_scope(ctx.sessions) as s:
+        return {a.name: (a.kind, a.content_type) for a in artifact_repo.list_for_run(s, run_id)}
+
+
+def test_probe_and_training_figures_become_artifacts(home):
+    ctx, run_id = _ctx_and_run(home)
+    result = {"layers": ["hidden.0", "hidden.1", "output"], "mean_abs": [0.5, 0.06, 0.1]}
+    stored = figures.probe_figure(ctx, run_id, "weight_magnitude", result)
+    assert stored == ["figures/weight_magnitude.png", "figures/weight_magnitude.svg", "figures/weight_magnitude.vl.json"]
+    assert figures.training_figure(ctx, run_id) == ["figures/training.png", "figures/training.svg",
+                                                    "figures/training.vl.json"]
+    arts = _names(ctx, run_id)
+    assert arts["figures/weight_magnitude.png"] == ("figure", "image/png")
+    assert arts["figures/weight_magnitude.svg"] == ("figure", "image/svg+xml")
+    assert arts["figures/training.vl.json"] == ("vega", "application/json")
+    vega = json.loads(ctx.store.get(f"runs/{run_id}/figures/weight_magnitude.vl.json"))
+    assert [r["epoch"] for r in vega["vconcat"][1]["data"]["values"]][::3] == list(range(6))  # heat map from the DB
+
+
+def test_a_figure_that_cannot_be_drawn_stores_nothing_and_never_raises(home):
+    ctx, run_id = _ctx_and_run(home)
+    assert figures.probe_figure(ctx, run_id, "skip_ablation", {"x": "not a list"}) == []
+    assert figures.probe_figure(ctx, run_id, "depth_error", {"mc_error": 0.1}) == []  # no figure for it
+    ctx.store = None  # the object store is gone: the failure is logged, not raised
+    assert figures.probe_figure(ctx, run_id, "weight_magnitude", {"layers": ["a"], "mean_abs": [1.0]}) == []
+    assert not [n for n in _names(ctx, run_id) if n.startswith("figures/")]
