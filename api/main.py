@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Optional
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, telemetry
+from api.body_limit import BodyLimit
 from api.routes import artifacts, experiments, health, probes, report, results, runs, stream
 from api.schemas import FieldErrors
 from api.state import AppState, RateLimiter
@@ -87,22 +87,15 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
     errors.install(app)
 
     @app.middleware("http")
-    async def limits_and_timing(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(status_code=413, content={
-                "detail": f"body of {int(length):,} bytes is over the limit of {settings.max_body_bytes:,}"})
-        if request.method in ("POST", "PUT", "PATCH") and length is None:
-            body = await request.body()  # chunked upload: measure what came
-            if len(body) > settings.max_body_bytes:
-                return JSONResponse(status_code=413, content={
-                    "detail": f"body over the limit of {settings.max_body_bytes:,} bytes"})
+    async def timing(request: Request, call_next):
         t0 = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
         telemetry.observe_request(request.method, getattr(route, "path", "unmatched"), response.status_code,
                                   time.perf_counter() - t0)
         return response
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: refuses before reading
 
     for module in (experiments, runs, probes, artifacts, stream, health, results, report):
         app.include_router(module.router)
