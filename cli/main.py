@@ -55,24 +55,49 @@ def serve(
         typer.echo("refusing to serve without authentication on a non-loopback address; set "
                    "SKIPCORE_REQUIRE_AUTH=true and create a key with `skipcore keys create`", err=True)
         raise typer.Exit(2)
-    worker = subprocess.Popen(worker_command(concurrency), env=env, start_new_session=True)
+    worker = subprocess.Popen(worker_command(concurrency), env=env, start_new_session=True,
+                              preexec_fn=_die_with_parent)
+    # uvicorn captures SIGTERM/SIGINT, shuts down, restores our handlers and raises the signal again:
+    # with these handlers that becomes SystemExit here (not death by signal), so `finally` runs
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         from api.main import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
     finally:
         _stop(worker)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_on_signal(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the worker, before exec: SIGTERM it if `serve` dies without stopping it (SIGKILL), Linux only."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)  # warm shutdown: the running task finishes its step and is requeued
+    """Stop the worker and its pool: warm shutdown (the main process stops its children), then
+    SIGKILL to its whole process group for whatever is still there after `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
     try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.killpg(proc.pid, signal.SIGKILL)  # the group is the worker's own session: pool children only
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 @app.command()

@@ -1,11 +1,16 @@
 """The client commands of the real CLI (`python -m cli.main ...` subprocesses) against a real
-embedded service: submit --watch, status, results --json, cancel, and watch of a cancelled run."""
+embedded service: submit --watch, status, results --json, cancel, and watch of a cancelled run;
+and `skipcore serve` stopped by SIGTERM, SIGINT or SIGKILL leaves no worker process behind."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,3 +84,63 @@ def test_cancel_a_queued_experiment_and_watch_a_cancelled_one(url, tmp_path):
         assert r.returncode == 0 and "cancel" in r.stdout, r.stdout + r.stderr
         r = cli(url, "watch", busy["id"])
         assert r.returncode == 1 and f"experiment {busy['id']}: cancelled" in r.stdout, r.stdout + r.stderr
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def _serve_with_worker(home: Path) -> tuple[subprocess.Popen, list[int]]:
+    """`skipcore serve`, healthy, with its Celery worker and the worker's pool child started."""
+    port = service.free_port()
+    log = home / "serve.log"
+    proc = service._spawn(service.CLI + ["serve", "--port", str(port)], service.service_env(home), log)
+    service.wait_healthy(f"http://127.0.0.1:{port}", [proc], [log])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [p for p in _children(proc.pid) if b"celery" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        pool = [c for w in workers for c in _children(w)]
+        if workers and pool:
+            return proc, workers + pool
+        time.sleep(0.1)
+    service.stop(proc)
+    raise AssertionError(f"no worker with a pool child under serve:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_serve_stopped_by_a_signal_leaves_no_worker_behind(tmp_path, sig):
+    home = tmp_path / "home"
+    home.mkdir()
+    proc, pids = _serve_with_worker(home)
+    try:
+        t0 = time.monotonic()
+        proc.send_signal(sig)  # to serve alone, as systemd/docker/kill would; not to a process group
+        proc.wait(40)
+        deadline = time.monotonic() + 40  # SIGKILL: the worker gets its parent-death SIGTERM, shuts down warm
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [p for p in pids if _alive(p)]
+        assert not left, f"worker processes {left} outlived serve after {sig.name}"
+        print(f"\n{sig.name}: serve exited {proc.returncode}; its {len(pids)} worker processes gone after "
+              f"{time.monotonic() - t0:.1f}s")
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        service.stop(proc)
