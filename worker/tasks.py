@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import socket
+from datetime import timezone
 
 from celery.signals import worker_process_init
 
 from persistence.db import session_scope
+from persistence.models import utcnow
 from persistence.queue import TASK_RUN
 from persistence.repo import runs as run_repo
 from worker.celery_app import app
@@ -15,6 +18,21 @@ from worker.execute import describe, execute
 from worker.retry import with_retry
 
 log = logging.getLogger("skipcore.worker")
+
+
+def _local_owner_dead(owner: str | None) -> bool:
+    """Whether a lease owner (`host:pid:nonce`, see worker.context) is a process of this host that is gone."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return state in ("Z", "X")
 
 
 @worker_process_init.connect
@@ -29,6 +47,14 @@ def run_task(run_id: str) -> str:
     with session_scope(ctx.sessions) as session:
         claim = run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=s.lease_seconds,
                                max_attempts=s.max_attempts)
+    if claim.reason == "leased" and _local_owner_dead(claim.run.lease_owner):
+        # a pool child of this host died (SIGKILL, OOM) and reject_on_worker_lost sent its run back:
+        # take the dead child's lease now instead of waiting for it to expire
+        beat = claim.run.heartbeat_at
+        age = (utcnow() - (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc))).total_seconds() if beat else 0.0
+        with session_scope(ctx.sessions) as session:
+            claim = run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=max(0.0, age - 0.001),
+                                   max_attempts=s.max_attempts)
     if claim.reason != "claimed":
         log.info("run %s not executed here: %s", run_id, claim.reason)
         return claim.reason
