@@ -169,3 +169,45 @@ def test_whole_worker_sigkill_on_embedded_profile_is_requeued_by_the_sweeper(hom
         for p in started:
             service.stop(p)
         service.stop(serve)
+
+
+def _pool_children(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (the Celery main process's prefork pool), read from /proc."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return kids
+
+
+def test_pool_child_sigkill_on_redis_is_requeued_by_reject_on_worker_lost(home, fresh_pg_url, redis_url):
+    """Only the pool child dies; the Celery main process survives, sees WorkerLostError and (acks_late +
+    reject_on_worker_lost) puts the message back on Redis; its fresh pool child takes the dead child's
+    lease and resumes from the checkpoint. The API's sweeper is slowed to 10 minutes, so the broker's
+    requeue alone must bring the run back."""
+    settings = dict(database_url=fresh_pg_url, broker_url=redis_url, device="cpu",
+                    **{**FAST_LEASE, "lease_seconds": "30", "heartbeat_seconds": "0.5", "sweep_interval_seconds": "600"})
+    with service.production(home, **settings) as (url, procs), httpx.Client(base_url=url, timeout=30) as client:
+        run_id = submit(client)
+        worker = procs[1]
+        before = wait_run(client, run_id, lambda r: r["progress"]["epoch"] >= KILL_AT or r["status"] not in
+                          ("queued", "running"), timeout=120)
+        assert before["status"] == "running", before
+        (child,) = _pool_children(worker.pid)
+        os.kill(child, signal.SIGKILL)
+        t_kill = time.monotonic()
+        killed_at_epoch = client.get(f"/v1/runs/{run_id}").json()["progress"]["epoch"]
+        assert killed_at_epoch < EPOCHS, "the run finished before the kill: make LONG_SPEC longer"
+        wait_run(client, run_id, lambda r: r["status"] == "running" and r["attempts"] == 2, timeout=25, poll=0.02)
+        redelivery = time.monotonic() - t_kill
+        final = wait_run(client, run_id, lambda r: r["status"] in ("succeeded", "failed", "cancelled"), timeout=120,
+                         poll=0.2)
+        assert worker.poll() is None, "the Celery main process should have survived its child"
+        assert child not in _pool_children(worker.pid)
+        assert redelivery < 20, redelivery  # well inside the 30 s lease: not a lease expiry
+        check_nothing_lost(client, {"killed_at_epoch": killed_at_epoch, "redelivery_s": redelivery, "final": final},
+                           home / "worker0.log")
