@@ -1,32 +1,32 @@
-"""Train K seeds of one architecture in a single vectorised pass (`torch.func`).
+"""Train K seeds of one MLP in a single batched pass (`skipcore.train.stacked`), as K `fit`s would.
 
-`fit_ensemble(models, datasets, train, seeds=...)` trains model k on dataset k with seed k, as K
-sequential `fit` calls would, but every step runs the K models at once: their parameters are
-stacked (`stack_module_state`, leading dim K), the forward is `vmap(functional_call)` over the
-stacked weights and the per-seed batches, and one optimizer steps the stacked tensors. What makes
-it the same training per seed:
+`fit_ensemble(models, datasets, train, seeds=..., probes=..., reporters=...)` trains model k on
+dataset k with seed k and reports through reporters[k] exactly what `fit` would report for that
+run: the epoch-0 record when weight_magnitude / gradient_flow are on, per-epoch scalars, layer
+statistics at the same epochs, per-seed checkpoints in `fit`'s resume format (the slices of the
+stacked state), and `FitResult`s with the gradient_flow records. What makes it the same training:
 
 - init: the caller builds model k after `seed_everything(seed_k)` (`build_models` does, in the
   worker's order: data, seed, model), so the weights are those of the sequential run;
-- batch order: seed k has its own `torch.Generator(device).manual_seed(seed_k)`, one
-  `randperm` per epoch, exactly as `fit` draws it;
+- batch order: seed k has its own `torch.Generator(device).manual_seed(seed_k)`, one `randperm`
+  per epoch, as `fit` draws it;
 - loss: the sum over seeds of each seed's mean loss, so each seed's gradient is its own;
-- optimizer: Adam/AdamW/SGD(momentum) are elementwise, so one optimizer over stacked tensors is K
-  independent optimizers (shared step count, same lr schedule); gradient clipping is per seed.
+- optimizer: Adam/AdamW/SGD(momentum) are elementwise, so one optimizer over the stacked tensors
+  is K independent optimizers (shared step count and lr schedule); gradient clipping and L1 are
+  per seed.
 
-Results equal sequential `fit` up to float32 rounding (batched matmuls sum in another order):
-tests/skipcore/test_ensemble.py checks losses to rtol 1e-4 after a few epochs.
+A seed whose loss becomes nan/inf, or whose reporter asks to stop (checked at epoch ends, not
+every 50 steps), leaves the group at that epoch (its FitResult says why, as `fit`'s would); the
+others go on with the stacked tensors of the kept seeds. Results equal sequential `fit` up to
+float32 rounding (batched matmuls sum in another order): tests/skipcore/test_ensemble.py.
 
-Not supported (`unsupported_reason` says which; the caller falls back to sequential `fit`):
-batch norm (running statistics are per-seed in-place updates), stochastic depth / dropout
-(random draws would not match the sequential RNG streams), skip* (each seed switches phase at its
-own epoch), batch augmentation, segmentation, probes that record per-layer statistics during
-training (weight_magnitude, gradient_flow), resume, and models whose parameter shapes differ.
+Not supported (`unsupported_reason`; the caller runs those runs with `fit`): families without a
+stacked forward (CNNs), batch norm, dropout / stochastic depth < 1, skip* (each seed switches
+phase at its own epoch), batch augmentation, segmentation, resume, differing shapes (sweeps).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,14 +35,13 @@ from typing import Any, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, stack_module_state, vmap
 
 from skipcore.data.base import Dataset
+from skipcore.train import checkpoint as ckpt
 from skipcore.train.device import pick_device
-from skipcore.train.loop import EVAL_BATCH, l1_weights, lr_at, make_optimizer, seed_everything
-
-RECORDING_PROBES = ("weight_magnitude", "gradient_flow")
-_RANDOM_MODULES = ("Dropout", "DropPath", "StochasticDepth")
+from skipcore.train.loop import EVAL_BATCH, RECORDS_ATTR, FitResult, l1_weights, lr_at, make_optimizer, seed_everything
+from skipcore.train.reporter import NullReporter, Reporter
+from skipcore.train.stacked import Stacked, reason as stacked_reason, slice_optimizer_state
 
 
 @dataclass
@@ -53,6 +52,7 @@ class EnsembleResult:
     val_acc: list[list[float]] = field(default_factory=list)  # classification only
     time_s: float = 0.0
     models: list[nn.Module] = field(default_factory=list)  # the trained weights, unstacked
+    results: list[FitResult] = field(default_factory=list)  # what `fit` would return, per seed
 
 
 def unsupported_reason(models: Sequence[nn.Module], datasets: Sequence[Dataset], train: Any,
@@ -62,27 +62,23 @@ def unsupported_reason(models: Sequence[nn.Module], datasets: Sequence[Dataset],
         return "needs one dataset per model"
     if getattr(train, "skip_star", None) is not None:
         return "skip*: each seed switches phase at its own epoch"
-    if any(p.name in RECORDING_PROBES for p in probes):
-        return "probes that record per-layer statistics during training"
     shapes = [[(n, tuple(p.shape)) for n, p in m.named_parameters()] for m in models]
     if any(s != shapes[0] for s in shapes[1:]):
         return "parameter shapes differ between models"
     for m in models[0].modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             return "batch norm (per-seed running statistics)"
-        if type(m).__name__ in _RANDOM_MODULES:
+        if isinstance(m, nn.Dropout) or (type(m).__name__ == "DropPath" and getattr(m, "p", 1.0) < 1.0):
             return "random layers (dropout / stochastic depth) draw from other RNG streams"
-    if any(getattr(m, "stochastic_depth", 1.0) < 1.0 or getattr(m, "survival", 1.0) < 1.0
-           for m in models[0].modules()):
-        return "stochastic depth draws from other RNG streams"
     for d in datasets:
         if d.augment is not None:
             return "batch augmentation"
         if d.info.task == "segmentation":
             return "segmentation"
-    if any(d.x_train.shape != datasets[0].x_train.shape for d in datasets):
+    if any(d.x_train.shape != datasets[0].x_train.shape or d.x_val.shape != datasets[0].x_val.shape
+           for d in datasets):
         return "datasets differ in size"
-    return None
+    return stacked_reason(models)
 
 
 def build_models(model_params: Any, data_params: Any, seeds: Sequence[int], *, root: Any = ".",
@@ -100,24 +96,35 @@ def build_models(model_params: Any, data_params: Any, seeds: Sequence[int], *, r
     return models, datasets
 
 
-def _per_seed_loss(task: str, out: Tensor, y: Tensor) -> Tensor:
-    """(K,) mean loss of each seed; out (K, B, ...), y (K, B, ...)."""
+def _per_seed_loss(task: str, out: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """(K,) mean (or sum) loss of each seed; out (K, B, ...), y (K, B, ...)."""
     if task == "regression":
-        return (out - y).pow(2).flatten(1).mean(1)
-    k, b = out.shape[:2]
-    return F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none").view(k, b).mean(1)
+        per = (out - y).pow(2).flatten(1)
+    else:
+        k, b = out.shape[:2]
+        per = F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none").view(k, b)
+    return per.mean(1) if reduction == "mean" else per.sum(1)
 
 
 def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train: Any, *,
-                 seeds: Sequence[int], device: str | torch.device = "cpu") -> EnsembleResult:
+                 seeds: Sequence[int], probes: Sequence[Any] = (),
+                 reporters: Optional[Sequence[Reporter]] = None,
+                 device: str | torch.device = "cpu") -> EnsembleResult:
     """Train models[k] on datasets[k] with seeds[k], all at once; see the module docstring."""
     t_start = time.perf_counter()
-    reason = unsupported_reason(models, datasets, train)
-    if reason:
-        raise ValueError(f"cannot train as an ensemble: {reason}")
+    why = unsupported_reason(models, datasets, train, probes)
+    if why:
+        raise ValueError(f"cannot train as an ensemble: {why}")
     device = pick_device(device)
-    K = len(models)
-    task = datasets[0].info.task
+    K0 = len(models)
+    reporters = list(reporters) if reporters is not None else [NullReporter() for _ in models]
+    by_name = {p.name: p for p in probes}
+    wm, gf = by_name.get("weight_magnitude"), by_name.get("gradient_flow")
+    task, n_classes = datasets[0].info.task, datasets[0].info.n_outputs
+    rngs = []
+    for s in seeds:  # the global RNG state `fit` would checkpoint (nothing draws from it after seeding)
+        seed_everything(s)
+        rngs.append(ckpt.rng_state())
     for m in models:
         m.to(device).train()
     xs = torch.stack([d.x_train.to(device) for d in datasets])
@@ -126,73 +133,196 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
     yv = torch.stack([d.y_val.to(device) for d in datasets])
     n = xs.shape[1]
     bs = train.batch_size or n
-
-    params, buffers = stack_module_state(list(models))  # leaves, leading dim K
-    base = copy.deepcopy(models[0]).to("meta")
-
-    def one(p: dict, b: dict, x: Tensor) -> Tensor:
-        return functional_call(base, (p, b), (x,))
-
-    forward = vmap(one, in_dims=(0, 0, 0))
-    stacked = list(params.values())
-    holder = nn.Module()  # make_optimizer only calls .parameters()
-    holder.parameters = lambda: iter(stacked)  # type: ignore[method-assign]
-    opt = make_optimizer(holder, train, device)
-    l1_names = set()
+    st = Stacked(models, device)
+    names = [nm for nm in st.shapes if st.params[nm].requires_grad]
+    opt = _optimizer(st, train, device)
+    l1_names: list[str] = []
     if train.l1 > 0:
         ids = {id(w) for w in l1_weights(models[0])}
-        l1_names = {nm for nm, p in models[0].named_parameters() if id(p) in ids}
+        l1_names = [nm for nm, p in models[0].named_parameters() if id(p) in ids]
 
+    active = list(range(K0))  # row r of the stacked tensors is seed active[r]
     gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    rows = torch.arange(K, device=device).unsqueeze(1)
-    hist_train: list[list[float]] = [[] for _ in range(K)]
-    hist_val: list[list[float]] = [[] for _ in range(K)]
-    hist_acc: list[list[float]] = [[] for _ in range(K)]
+    loops = [{"best_val": math.inf, "phase1_best": math.inf, "bad_epochs": 0, "first_updates": [], "every": [],
+              "steps": 0} for _ in range(K0)]
+    hist: list[dict[str, list[float]]] = [{"train_loss": [], "val_loss": [], "val_acc": []} for _ in range(K0)]
+    last: list[dict[str, float]] = [{} for _ in range(K0)]
+    stopped: list[Optional[str]] = [None] * K0
+    done = [0] * K0
+
+    if wm or gf:  # epoch 0: the init
+        val = _evaluate(st, xv, yv, task)
+        host = torch.cat([val.flatten(), st.weight_mean_abs().T.flatten()]).tolist()
+        nv, L = val.shape[0], len(st.layer_weights)
+        for r, k in enumerate(active):
+            scalars = {"val_loss": host[r]} if nv == 1 else {"val_loss": host[r], "val_acc": host[K0 + r]}
+            w0 = nv * K0 + r * L
+            reporters[k].metrics(0, scalars, {"weight_mean_abs": host[w0 : w0 + L]})
+
+    def want_layers(epoch: int) -> bool:
+        return (epoch % train.log_every == 0 or epoch == train.epochs
+                or (wm is not None and epoch % wm.every == 0) or (gf is not None and epoch % gf.every == 0))
+
     n_steps = (n + bs - 1) // bs
     for epoch in range(1, train.epochs + 1):
+        t0 = time.perf_counter()
+        lr = lr_at(train, epoch)
         for group in opt.param_groups:
-            group["lr"] = lr_at(train, epoch)
-        perms = torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
+            group["lr"] = lr
+        log_layers = want_layers(epoch)
+        K = len(active)
+        rows = torch.arange(K, device=device).unsqueeze(1)
+        sel = torch.tensor(active, device=device)
+        perms = torch.stack([torch.randperm(n, generator=gens[k], device=device) for k in active])
+        x_e, y_e = xs[sel], ys[sel]
         loss_sum = torch.zeros(K, device=device)
+        correct = torch.zeros(K, device=device)
+        first_k: list[Tensor] = []
+        grad_norm = None
         for step in range(n_steps):
             idx = perms[:, step * bs : (step + 1) * bs]
-            xb, yb = xs[rows, idx], ys[rows, idx]
-            loss = _per_seed_loss(task, forward(params, buffers, xb), yb)
+            xb, yb = x_e[rows, idx], y_e[rows, idx]
+            out = st.forward(xb)
+            loss = _per_seed_loss(task, out, yb)
             total = loss
             if l1_names:
-                total = total + train.l1 * sum(params[nm].abs().flatten(1).sum(1) for nm in l1_names)
+                total = total + train.l1 * sum(st.params[nm].abs().flatten(1).sum(1) for nm in l1_names)
             total.sum().backward()
+            if gf is not None and loops[active[0]]["steps"] < gf.first_k:
+                first_k.append(st.grad_norms())
+            if log_layers and step == n_steps - 1:
+                grad_norm = st.grad_norms()
             if train.grad_clip is not None:
-                _clip_per_seed(stacked, train.grad_clip)
+                _clip_per_seed(st.leaves(), train.grad_clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
+            for k in active:
+                loops[k]["steps"] += 1
             loss_sum += loss.detach() * idx.shape[1]
-        with torch.no_grad():
-            vals, accs = [], []
-            for i in range(0, xv.shape[1], EVAL_BATCH):
-                out = forward(params, buffers, xv[:, i : i + EVAL_BATCH])
-                yb = yv[:, i : i + EVAL_BATCH]
-                vals.append(_per_seed_loss(task, out, yb) * yb[0].numel())
-                if task != "regression":
-                    accs.append((out.argmax(-1) == yb).flatten(1).sum(1).float())
-            rows_out = [loss_sum / n, torch.stack(vals).sum(0) / yv[0].numel()]
-            if accs:
-                rows_out.append(torch.stack(accs).sum(0) / yv[0].numel())
-            host = torch.stack(rows_out).tolist()  # one host sync per epoch
-        for k in range(K):
-            hist_train[k].append(host[0][k])
-            hist_val[k].append(host[1][k])
-            if accs:
-                hist_acc[k].append(host[2][k])
-        if any(not math.isfinite(v) for v in host[0] + host[1]):
-            break  # a diverged seed: the others' histories so far are still valid
+            if task != "regression":
+                correct += (out.detach().argmax(-1) == yb).flatten(1).sum(1)
 
-    with torch.no_grad():  # hand the trained weights back to the models
-        for k, m in enumerate(models):
-            for nm, p in m.named_parameters():
-                p.copy_(params[nm][k])
-    return EnsembleResult(list(seeds), hist_train, hist_val, hist_acc, time.perf_counter() - t_start,
-                          list(models))
+        # one host sync per epoch: train loss, val loss (+acc), train acc, layer statistics
+        val = _evaluate(st, xv[sel], yv[sel], task)
+        parts = [loss_sum / n, val.flatten()]
+        if task != "regression":
+            parts.append(correct / n)
+        if log_layers:
+            parts += [st.weight_mean_abs().T.flatten(), grad_norm.T.flatten()]
+        parts += [t.T.flatten() for t in first_k]
+        host = torch.cat(parts).tolist()
+        epoch_time = time.perf_counter() - t0
+        L = len(st.layer_weights)
+        off = K * (2 + val.shape[0])  # train loss, val rows, train acc (classification)
+        if task == "regression":
+            off = K * 2
+        drop: list[int] = []
+        for r, k in enumerate(active):
+            tl, vl = host[r], host[K + r]
+            if not (math.isfinite(tl) and math.isfinite(vl)):
+                bad = tl if not math.isfinite(tl) else vl
+                stopped[k] = f"loss became {'nan' if math.isnan(bad) else 'inf'} at epoch {epoch}"
+                drop.append(r)
+                continue
+            vals = {"val_loss": vl}
+            if task != "regression":
+                vals["val_acc"] = host[2 * K + r]
+            scalars = {"train_loss": tl, **vals, "epoch_time": epoch_time, "lr": lr}
+            if task != "regression":
+                scalars["train_acc"] = host[(1 + val.shape[0]) * K + r]
+            layers: dict[str, list[float]] = {}
+            o = off
+            if log_layers:
+                layers = {"weight_mean_abs": host[o + r * L : o + (r + 1) * L],
+                          "grad_norm": host[o + K * L + r * L : o + K * L + (r + 1) * L]}
+                o += 2 * K * L
+                if gf is not None and epoch % gf.every == 0:
+                    loops[k]["every"].append({"epoch": epoch, "grad_norm": layers["grad_norm"]})
+            for j in range(len(first_k)):
+                base = o + j * K * L
+                loops[k]["first_updates"].append(host[base + r * L : base + (r + 1) * L])
+            reporters[k].metrics(epoch, scalars, layers)
+            loops[k]["best_val"] = min(loops[k]["best_val"], vl)
+            last[k], done[k] = scalars, epoch
+            hist[k]["train_loss"].append(tl)
+            hist[k]["val_loss"].append(vl)
+            if task != "regression":
+                hist[k]["val_acc"].append(vals["val_acc"])
+            saved = epoch % train.checkpoint_every == 0 or epoch == train.epochs
+            if saved:
+                reporters[k].checkpoint(epoch, _capture(st, r, models[k], opt, names, epoch, gens[k], loops[k], rngs[k]))
+            stopped[k] = reporters[k].should_stop()
+            if stopped[k]:
+                if not saved:
+                    reporters[k].checkpoint(epoch, _capture(st, r, models[k], opt, names, epoch, gens[k], loops[k],
+                                                            rngs[k]))
+                drop.append(r)
+        if drop:
+            for r in drop:
+                st.write_back(r, models[active[r]])
+            keep = [r for r in range(K) if r not in drop]
+            active = [active[r] for r in keep]
+            if not active:
+                break
+            opt = _compact(st, opt, names, keep, train, device)
+
+    for r, k in enumerate(active):
+        st.write_back(r, models[k])
+    results = []
+    for k, m in enumerate(models):
+        records = {"first_updates": loops[k]["first_updates"], "every": loops[k]["every"]}
+        setattr(m, RECORDS_ATTR, records)
+        summary = {key: v for key, v in last[k].items() if key in ("train_loss", "val_loss", "train_acc", "val_acc")}
+        if math.isfinite(loops[k]["best_val"]):
+            summary["best_val_loss"] = loops[k]["best_val"]
+        summary["time_s"] = time.perf_counter() - t_start
+        results.append(FitResult(epochs_run=done[k], stopped=stopped[k], summary=summary, records=records))
+    return EnsembleResult(list(seeds), [h["train_loss"] for h in hist], [h["val_loss"] for h in hist],
+                          [h["val_acc"] for h in hist] if task != "regression" else [],
+                          time.perf_counter() - t_start, list(models), results)
+
+
+@torch.no_grad()
+def _evaluate(st: Stacked, xv: Tensor, yv: Tensor, task: str) -> Tensor:
+    """(1 or 2, K): per-seed val loss (mean over every target entry) and accuracy, as `evaluate`."""
+    K = xv.shape[0]
+    loss_sum = torch.zeros(K, device=xv.device)
+    correct = torch.zeros(K, device=xv.device)
+    for i in range(0, xv.shape[1], EVAL_BATCH):
+        out = st.forward(xv[:, i : i + EVAL_BATCH])
+        yb = yv[:, i : i + EVAL_BATCH]
+        loss_sum += _per_seed_loss(task, out, yb, reduction="sum")
+        if task != "regression":
+            correct += (out.argmax(-1) == yb).flatten(1).sum(1)
+    per = yv[0].numel()
+    return torch.stack([loss_sum / per] if task == "regression" else [loss_sum / per, correct / per])
+
+
+def _optimizer(st: Stacked, train: Any, device: torch.device) -> torch.optim.Optimizer:
+    holder = nn.Module()  # make_optimizer only calls .parameters()
+    leaves = st.leaves()
+    holder.parameters = lambda: iter(leaves)  # type: ignore[method-assign]
+    return make_optimizer(holder, train, device)
+
+
+def _compact(st: Stacked, opt: torch.optim.Optimizer, names: list[str], keep: list[int], train: Any,
+             device: torch.device) -> torch.optim.Optimizer:
+    """Keep rows `keep` of every stacked tensor and of the optimizer state."""
+    rows = torch.tensor(keep, device=device)
+    sd = slice_optimizer_state(opt.state_dict(), st, names, lambda _n, v: v[rows].clone())
+    st.keep(rows)
+    new = _optimizer(st, train, device)
+    new.load_state_dict(sd)
+    return new
+
+
+def _capture(st: Stacked, r: int, model: nn.Module, opt: torch.optim.Optimizer, names: list[str], epoch: int,
+             gen: torch.Generator, loop: dict[str, Any], rng: dict[str, Any]) -> dict[str, Any]:
+    """Row r's checkpoint in `fit`'s format (`checkpoint.capture`), so the run resumes with `fit`."""
+    st.write_back(r, model)
+    sd = slice_optimizer_state(opt.state_dict(), st, names, lambda nm, v: st.unstack(nm, v[r]))
+    return {"format": ckpt.FORMAT, "epoch": epoch, "phase": None, "model": model.state_dict(), "optimizer": sd,
+            "rng": rng, "generator": gen.get_state(), "loop": dict(loop)}
 
 
 def _clip_per_seed(stacked: Sequence[Tensor], max_norm: float) -> None:
