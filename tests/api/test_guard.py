@@ -1,0 +1,68 @@
+"""The resource guard: a spec whose estimated parameters or activation memory are over the limits
+is refused with 422 and the estimate, before anything is stored or queued (SQLite, in-process)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.guard import estimate
+from persistence.models import Experiment, Run
+from persistence.schema import upgrade
+from skipcore.spec import ExperimentSpec
+from tests.api.test_experiments import count_rows
+from tests.factories import make_settings, make_spec, queued_messages
+
+
+def _client(home, **limits):
+    from api.main import create_app
+
+    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}", **limits)
+    upgrade(str(settings.database_url))
+    return settings, TestClient(create_app(settings, sweeper=False))
+
+
+def _refused(settings, r, field: str) -> dict:
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["type"] == "resource_limit" and problem["field"] == field, problem
+    assert count_rows(settings, Experiment) == 0 and count_rows(settings, Run) == 0
+    assert queued_messages(settings) == []
+    return problem
+
+
+def test_width_a_million_by_depth_50_is_refused_with_the_estimate(home):
+    settings, client = _client(home)
+    with client:
+        r = client.post("/v1/experiments", json=make_spec(model={"width": 1_000_000, "depth": 50}))
+    problem = _refused(settings, r, "model")
+    # 50 hidden layers of 10^6 x 10^6 weights: 5e13 parameters, whatever the small terms
+    assert 5.0e13 <= problem["estimate"]["parameters"] < 5.1e13, problem
+    assert "SKIPCORE_MAX_PARAMETERS" in problem["message"] and "50,000,1" in problem["message"]
+
+
+def test_activation_memory_over_the_limit_names_the_batch(home):
+    spec = make_spec(model={"width": 256, "depth": 20}, train={"batch_size": 64})
+    need = estimate(ExperimentSpec.model_validate(spec))["activation_bytes"]
+    assert need == 64 * 20 * 256 * 4 * 3  # batch x units x float32 x (activation, grad, pre-activation)
+    settings, client = _client(home, max_activation_bytes=need - 1)
+    with client:
+        r = client.post("/v1/experiments", json=spec)
+        problem = _refused(settings, r, "train.batch_size")
+        assert problem["estimate"]["activation_bytes"] == need
+        ok = client.post("/v1/experiments", json=make_spec(model={"width": 256, "depth": 20},
+                                                           train={"batch_size": 32}))
+        assert ok.status_code == 201, ok.text  # half the batch fits
+
+
+@pytest.mark.parametrize("widths,status", [([8, 16], 201), ([8, 2048], 422)])
+def test_the_biggest_sweep_point_decides(home, widths, status):
+    settings, client = _client(home, max_parameters=1_000_000)
+    with client:
+        r = client.post("/v1/experiments", json=make_spec(model={"depth": 4}, sweep={"model.width": widths}))
+    if status == 422:
+        problem = _refused(settings, r, "model")
+        assert problem["estimate"]["parameters"] >= 4 * 2048 * 2048
+    else:
+        assert r.status_code == 201, r.text
+        assert len(r.json()["runs"]) == 2
