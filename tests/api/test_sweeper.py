@@ -1,0 +1,55 @@
+"""The sweeper (api.main.sweep_once, what the API runs every SKIPCORE_SWEEP_INTERVAL_SECONDS): a run
+whose heartbeat is older than the lease is sent again while it has attempts left, failed with the
+reason once it has none, cancelled if a cancel was asked; a fresh lease is left alone; a queued run
+whose message may be lost is sent again. Real SQLite and the real filesystem broker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app, sweep_once
+from persistence.db import session_scope
+from persistence.models import Run, utcnow
+from persistence.schema import upgrade
+from tests.factories import make_settings, make_spec, queued_messages
+
+
+def test_sweeper_requeues_dead_runs_caps_attempts_and_leaves_live_leases(home):
+    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}", lease_seconds=10, max_attempts=3)
+    upgrade(str(settings.database_url))
+    app = create_app(settings, sweeper=False)
+    state = app.state.skipcore
+    with TestClient(app) as client:
+        exp = client.post("/v1/experiments", json=make_spec(seeds=[0, 1, 2, 3, 4])).json()
+        ids = [r["id"] for r in exp["runs"]]
+        for p in queued_messages(settings):
+            p.unlink()  # as if a worker had taken every message
+        now = utcnow()
+        old, fresh = now - timedelta(seconds=60), now - timedelta(seconds=1)
+        rows = {  # run -> (status, attempts, heartbeat, cancel requested)
+            ids[0]: ("running", 1, old, False),  # worker died, attempts left: back to the queue
+            ids[1]: ("running", 3, old, False),  # worker died on its last attempt: failed, with why
+            ids[2]: ("running", 1, fresh, False),  # alive: untouched
+            ids[3]: ("cancelling", 1, old, True),  # died while cancelling: cancelled
+        }
+        with session_scope(state.sessions) as s:
+            for run_id, (status, attempts, beat, cancel) in rows.items():
+                run = s.get(Run, run_id)
+                run.status, run.attempts, run.heartbeat_at, run.cancel_requested = status, attempts, beat, cancel
+                run.lease_owner, run.started_at = "gone:1:x", old
+            s.get(Run, ids[4]).enqueued_at = now - timedelta(seconds=3600)  # queued, its message maybe lost
+
+        resend, failed = sweep_once(state)
+        assert sorted(resend) == sorted([ids[0], ids[4]]) and failed == [ids[1]]
+        assert len(queued_messages(settings)) == 2  # one message each, on the real broker
+
+        got = {r["id"]: r for r in client.get(f"/v1/experiments/{exp['id']}").json()["runs"]}
+        assert got[ids[0]]["status"] == "queued"
+        assert got[ids[1]]["status"] == "failed" and "worker lost 3 times" in got[ids[1]]["error"]
+        assert got[ids[2]]["status"] == "running"
+        assert got[ids[3]]["status"] == "cancelled"
+        assert got[ids[4]]["status"] == "queued"
+
+        assert sweep_once(state) == ([], [])  # a second pass right after finds nothing new
