@@ -36,10 +36,12 @@ def render(state: Any) -> tuple[bytes, str]:
         QUEUE_DEPTH.set(counts.get("queued", 0))
         oldest = s.scalar(select(func.min(Run.created_at)).where(Run.status == "queued"))
         OLDEST_QUEUED.set(time.time() - oldest.timestamp() if oldest else 0)
-        # the count of points is an estimate on Postgres (exact counts of huge tables are slow)
+        # an estimate on Postgres (exact counts of huge tables are slow): the statistics collector's
+        # live-row count, which follows inserts within seconds (pg_class.reltuples stays -1 until the
+        # first ANALYZE, so a new table would read 0 however many points it holds)
         if s.get_bind().dialect.name == "postgresql":
             n = s.execute(text(
-                "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE relname = 'metric_points'")).scalar()
+                "SELECT GREATEST(n_live_tup, 0) FROM pg_stat_user_tables WHERE relname = 'metric_points'")).scalar()
         else:
             n = s.scalar(select(func.count()).select_from(MetricPoint))
         POINTS.set(n or 0)
