@@ -46,15 +46,12 @@ def serve(
     from persistence.schema import upgrade
 
     settings = _settings()
+    _refuse_open_on_network(settings, host)
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(str(settings.database_url))
     env = dict(os.environ, SKIPCORE_HOME=str(settings.home), SKIPCORE_WORKER_CONCURRENCY=str(concurrency))
     os.environ.update(env)
     typer.echo(f"skipcore: home {settings.home}; database {settings.database_url}; broker {settings.broker_url}")
-    if not settings.require_auth and host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo("refusing to serve without authentication on a non-loopback address; set "
-                   "SKIPCORE_REQUIRE_AUTH=true and create a key with `skipcore keys create`", err=True)
-        raise typer.Exit(2)
     worker = subprocess.Popen(worker_command(concurrency), env=env, start_new_session=True,
                               preexec_fn=_die_with_parent)
     # uvicorn captures SIGTERM/SIGINT, shuts down, restores our handlers and raises the signal again:
@@ -68,6 +65,15 @@ def serve(
         _stop(worker)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _refuse_open_on_network(settings, host: str) -> None:
+    if not settings.require_auth and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo("refusing to serve without authentication on a non-loopback address; set "
+                   "SKIPCORE_REQUIRE_AUTH=true and create a key with `skipcore keys create`", err=True)
+        raise typer.Exit(2)
+    if not settings.require_auth:
+        typer.echo(f"skipcore: authentication is OFF; serving on {host} only", err=True)
 
 
 def _exit_on_signal(signum: int, _frame) -> None:
@@ -120,6 +126,8 @@ def api(
 ) -> None:
     """Start the API alone (production profile; run `skipcore worker` beside it)."""
     import uvicorn
+
+    _refuse_open_on_network(_settings(), host)
 
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
 

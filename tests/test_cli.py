@@ -144,3 +144,11 @@ def test_serve_stopped_by_a_signal_leaves_no_worker_behind(tmp_path, sig):
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
         service.stop(proc)
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_no_auth_on_a_network_address_is_refused(tmp_path, command):
+    env = service.service_env(tmp_path, require_auth="false")
+    r = subprocess.run(service.CLI + [command, "--host", "0.0.0.0", "--port", str(service.free_port())], env=env,
+                       cwd=service.ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "refusing to serve without authentication" in r.stderr, r.stdout + r.stderr
