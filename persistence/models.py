@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -99,13 +100,36 @@ class Run(Base):
 
 
 class MetricPoint(Base):
+    """No foreign key to runs (revision 0002): its per-row check cost half the ingest time. A point
+    is only written by `persistence.repo.metrics.upsert_points`, which upserts `latest_metrics`
+    (foreign key kept) for each key in the same transaction, so a batch for an unknown run fails
+    whole; deleting a run deletes its points and rollups by a trigger on `runs`."""
+
     __tablename__ = "metric_points"
 
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     value: Mapped[float] = mapped_column(Float)
     time: Mapped[float] = mapped_column(Float)  # unix seconds, UTC
+
+
+class MetricRollup(Base):
+    """Min/max summaries per power-of-two step bucket (`persistence.repo.rollup`); no foreign key,
+    as for metric_points."""
+
+    __tablename__ = "metric_rollups"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    min_step: Mapped[int] = mapped_column(BigInteger)
+    min_value: Mapped[float] = mapped_column(Float)
+    min_time: Mapped[float] = mapped_column(Float)
+    max_step: Mapped[int] = mapped_column(BigInteger)
+    max_value: Mapped[float] = mapped_column(Float)
+    max_time: Mapped[float] = mapped_column(Float)
 
 
 class LatestMetric(Base):

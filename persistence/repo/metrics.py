@@ -11,8 +11,9 @@ non-finite value, so JSON output stays valid. (An ORM read of `MetricPoint.value
 the string 'NaN': read through this module.)
 
 Reads walk the primary key (run_id, key, step): keyset pages (`step > cursor ORDER BY step
-LIMIT n`), never OFFSET; downsampling is one aggregate query over that index range, never a
-history loaded into Python.
+LIMIT n`), never OFFSET; downsampling of a whole history is an index range scan of the rollup
+table (`persistence.repo.rollup`), of a step-bounded range one aggregate query over that index
+range; never a history loaded into Python.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from persistence.models import LatestMetric, LayerStat
+from persistence.repo import rollup
 
 Point = tuple[int, Optional[float], float]  # (step, value or None if non-finite, unix time)
 
@@ -183,7 +185,14 @@ def upsert_points(
 ) -> int:
     """Write `(key, step, value, time)` points; the same (key, step) again replaces the value.
 
-    Postgres: `method="copy"` (binary COPY into a temp table + one INSERT ... SELECT ... ON
+    First one read of the run's `latest_metrics`: if every point's step is beyond its key's
+    latest step (the common case: training appends), no conflict is possible, and on Postgres
+    (method "auto" or "copy") the points are binary-COPYed straight into metric_points inside a
+    savepoint, and folded into the rollups (`persistence.repo.rollup.merge_batch`). Otherwise
+    (a resumed run re-writing steps), the upsert paths below, then the rollup buckets covering
+    each key's step span are rebuilt from the points.
+
+    Upserts, Postgres: `method="copy"` (binary COPY into a temp table + one INSERT ... SELECT ... ON
     CONFLICT; the default for batches of `COPY_MIN` points or more, measured fastest) or
     `method="values"` (executemany of 1,000-row INSERT ... VALUES ... ON CONFLICT statements,
     pipelined by psycopg 3). SQLite: always multi-row VALUES, 500 rows a statement. Duplicates
@@ -197,17 +206,55 @@ def upsert_points(
         return 0
     dialect = _dialect(session)
     rows, latest = _prepare(points, "NaN" if dialect == "sqlite" else math.nan)
-    if dialect == "postgresql":
-        if method == "auto":
-            method = "copy" if len(rows) >= COPY_MIN else "values"
-        if method == "copy":
-            _copy_upsert(session, run_id, rows)
+    stored = dict(_fetch(session, "SELECT key, step FROM latest_metrics WHERE run_id = :run_id", {"run_id": run_id}))
+    fresh = all(step > stored.get(key, step - 1) for key, step, _, _ in rows)
+    copied = fresh and dialect == "postgresql" and method != "values" and _copy_fresh(session, run_id, rows)
+    if fresh and dialect == "postgresql" and method != "values" and not copied:
+        fresh = False  # a concurrent writer stored some of these steps: upsert and rebuild
+    if not copied:
+        if dialect == "postgresql":
+            if method == "auto":
+                method = "copy" if len(rows) >= COPY_MIN else "values"
+            if method == "copy":
+                _copy_upsert(session, run_id, rows)
+            else:
+                _executemany_values(session, run_id, rows, PG_ROWS, "%s")
         else:
-            _executemany_values(session, run_id, rows, PG_ROWS, "%s")
-    else:
-        _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
+            _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
+    if fresh:  # only new (key, step)s: fold them into the rollups
+        rollup.merge_batch(session, run_id, rollup.batch_rows(rows), dialect)
+    else:  # some steps re-written: an old extreme may be gone, recompute the buckets they touch
+        spans: dict[str, list[int]] = {}
+        for key, step, _, _ in rows:
+            span = spans.setdefault(key, [step, step])
+            span[0], span[1] = min(span[0], step), max(span[1], step)
+        for key, (lo, hi) in spans.items():
+            rollup.rebuild(session, run_id, key, lo, hi)
     _upsert_latest(session, run_id, latest, dialect)
     return len(rows)
+
+
+def _copy_fresh(session: Session, run_id: str, rows: list[tuple]) -> bool:
+    """Postgres, only new (key, step)s (every step beyond the key's latest): binary COPY straight
+    into metric_points, inside a savepoint. False (nothing written) if a concurrent writer got
+    there first (unique violation): the caller then upserts."""
+    import psycopg
+
+    cur = session.connection().connection.driver_connection.cursor()
+    try:
+        cur.execute("SAVEPOINT skipcore_copy")
+        try:
+            with cur.copy(f"COPY metric_points ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "int8", "float8", "float8"])
+                for key, step, value, t in rows:
+                    copy.write_row((run_id, key, step, value, t))
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT skipcore_copy")
+            return False
+        cur.execute("RELEASE SAVEPOINT skipcore_copy")
+        return True
+    finally:
+        cur.close()
 
 
 def upsert_layer_stats(session: Session, run_id: str, rows: Sequence[tuple[str, int, Sequence[float]]]) -> None:
@@ -320,7 +367,12 @@ def downsample(
     hides a spike, which is what a loss curve reader looks for.
 
     Two round trips: (1) count up to `max_points + 1` and the first/last step (index-only,
-    O(max_points + log n)); if the history fits, it is returned whole; (2) one aggregate query\n    (bucket min/max UNION the first and last points).
+    O(max_points + log n)); if the history fits, it is returned whole; (2) for a whole history,
+    the rows of the finest rollup level with at most `(max_points - 2) // 2` power-of-two buckets
+    over [first, last] (their min and max points) UNION the first and last points: an index range
+    scan of ≤ 500 rows for max_points=1000, whatever the history's length. A step-bounded read
+    (or a key without rollup rows: points loaded around `upsert_points`, one more round trip) is
+    one aggregate over the range instead: bucket min/max UNION the first and last points.
     Postgres takes each bucket's arg-min/arg-max in one pass with `min(ARRAY[value, step, time])`
     (arrays compare element-wise: the smallest value, ties to the smallest step); SQLite uses its
     documented bare-column rule for `min()`/`max()`. Non-finite values are never a bucket's
@@ -335,7 +387,7 @@ def downsample(
     ((n, lo, hi),) = _fetch(
         session,
         f"SELECT (SELECT count(*) FROM (SELECT 1 AS one {base} LIMIT :m1) AS head), "
-        f"(SELECT min(step) {base}), (SELECT max(step) {base})",
+        f"(SELECT step {base} ORDER BY step LIMIT 1), (SELECT step {base} ORDER BY step DESC LIMIT 1)",
         params,
     )
     if n <= max_points:
@@ -343,6 +395,11 @@ def downsample(
 
     buckets = (max_points - 2) // 2
     params.update(lo=lo, hi=hi)
+    level = rollup.choose_level(lo, hi, buckets) if step_min is None and step_max is None else None
+    if level is not None:
+        picked = _from_rollup(session, params, level)
+        if picked is not None:
+            return picked
     ends = "FROM metric_points WHERE run_id = :run_id AND key = :key AND step IN (:lo, :hi)"
     if buckets == 0:
         return _rows(_fetch(session, f"SELECT step, value, time {ends} ORDER BY step", params))
@@ -366,6 +423,30 @@ def downsample(
         f"UNION SELECT step, value, time {ends} ORDER BY step"
     )
     return _rows(_fetch(session, sql, params))
+
+
+def _from_rollup(session: Session, params: dict[str, Any], level: int) -> Optional[list[Point]]:
+    """One index range scan of a rollup level plus the first and last points; None if the key
+    has no rollup rows (points loaded around `upsert_points`): the caller aggregates instead."""
+    params = {**params, "level": level, "b_lo": params["lo"] >> level, "b_hi": params["hi"] >> level}
+    sql = (
+        "SELECT min_step, min_value, min_time, max_step, max_value, max_time FROM metric_rollups "
+        "WHERE run_id = :run_id AND key = :key AND level = :level AND bucket BETWEEN :b_lo AND :b_hi "
+        "UNION ALL SELECT step, value, time, NULL, NULL, NULL FROM metric_points "
+        "WHERE run_id = :run_id AND key = :key AND step = :lo "  # two equalities: an IN list here is
+        "UNION ALL SELECT step, value, time, NULL, NULL, NULL FROM metric_points "  # a filter, not a seek
+        "WHERE run_id = :run_id AND key = :key AND step = :hi"
+    )
+    picked: dict[int, tuple] = {}
+    summaries = 0
+    for s0, v0, t0, s1, v1, t1 in _fetch(session, sql, params):
+        picked[s0] = (s0, v0, t0)
+        if s1 is not None:
+            picked[s1] = (s1, v1, t1)
+            summaries += 1
+    if not summaries:
+        return None
+    return _rows(picked[s] for s in sorted(picked))
 
 
 def layer_stats(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from persistence.db import session_scope
-from persistence.repo import metrics
+from persistence.repo import metrics, rollup
 
 from .conftest import new_run
 
@@ -32,8 +32,9 @@ def all_points(db, run_id, key, limit=1000, **kw):
                 return out
 
 
-def bulk_load(db, run_id, key, values: np.ndarray) -> None:
-    """Fast test-only load of a long history (steps 0..n-1), bypassing the upsert path."""
+def bulk_load(db, run_id, key, values: np.ndarray, rollups: bool = True) -> None:
+    """Fast test-only load of a long history (steps 0..n-1), bypassing the upsert path; then the
+    rollups are built in SQL as the migration's backfill does (unless `rollups=False`)."""
     n = len(values)
     steps = np.arange(n, dtype=np.int64)
     times = T0 + steps.astype(np.float64)
@@ -59,6 +60,8 @@ def bulk_load(db, run_id, key, values: np.ndarray) -> None:
                 "INSERT INTO metric_points VALUES (?, ?, ?, ?, ?)",
                 zip([run_id] * n, [key] * n, steps.tolist(), stored, times.tolist()),
             )
+        if rollups:
+            rollup.rebuild(s, run_id, key)
 
 
 @pytest.mark.parametrize("method", ["copy", "values"])
