@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     metric_flush_seconds: float = Field(1.0, gt=0)
     visibility_timeout: int = Field(7 * 24 * 3600, ge=60)
     broker_polling_interval: float = Field(0.1, gt=0)
+    # seed ensembles: a worker trains up to this many queued sibling runs (same spec but the seed)
+    # of an MLP experiment together in one batched pass; 1 turns it off
+    ensemble_max: int = Field(8, ge=1, le=64)
 
     @field_validator("database_url")
     @classmethod

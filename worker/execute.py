@@ -31,14 +31,28 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
-def execute(ctx: WorkerContext, run_id: str) -> Outcome:
+@dataclass
+class Prepared:
+    """A claimed run's spec, data and freshly built (seeded) model, and the state it resumes from."""
+
+    spec: Any
+    seed: int
+    data: Any
+    model: Any
+    device: Any
+    resume: Optional[dict]
+    checkpoint_epoch: Optional[int]
+
+
+def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
+    """Data, model (seeded, as `fit` expects) and the checkpoint to resume from; an Outcome when
+    the run cannot start (missing data)."""
     from skipcore.data import MissingDataError, load_dataset
     from skipcore.models import build_model
-    from skipcore.probes import run_probe
     from skipcore.spec import ExperimentSpec
     from skipcore.train import checkpoint as ckpt
     from skipcore.train.device import pick_device
-    from skipcore.train.loop import fit, seed_everything
+    from skipcore.train.loop import seed_everything
 
     with session_scope(ctx.sessions) as s:
         run = run_repo.get(s, run_id)
@@ -64,23 +78,41 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
         # state to continue from, so train again from the start (deterministic: same result)
         log.warning("run %s: last checkpoint is the final one (no loop state); training again", run_id)
         resume = None
-    if resume is not None:
+    return Prepared(spec, seed, data, model, device, resume, checkpoint_epoch)
+
+
+def execute(ctx: WorkerContext, run_id: str) -> Outcome:
+    from skipcore.train.loop import fit
+
+    prep = prepare(ctx, run_id)
+    if isinstance(prep, Outcome):
+        return prep
+    if prep.resume is not None:
         with session_scope(ctx.sessions) as s:
             run_repo.note_resume(s, run_id)
-        log.info("run %s resumes from the checkpoint of epoch %s", run_id, checkpoint_epoch)
+        log.info("run %s resumes from the checkpoint of epoch %s", run_id, prep.checkpoint_epoch)
 
-    reporter = DbReporter(ctx, run_id, spec.train.epochs)
+    reporter = DbReporter(ctx, run_id, prep.spec.train.epochs)
     try:
-        result = fit(model, data, spec.train, probes=spec.probes, reporter=reporter, seed=seed, device=device,
-                     resume=resume)
+        result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
+                     seed=prep.seed, device=prep.device, resume=prep.resume)
         reporter.flush()
     finally:
         reporter.close()
+    return after_training(ctx, run_id, prep, result, reporter)
 
+
+def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any, reporter: DbReporter,
+                   extra: Optional[dict[str, Any]] = None) -> Outcome:
+    """The outcome of a trained run: summary, final checkpoint, probes and figures."""
+    from skipcore.probes import run_probe
+
+    spec, model, data = prep.spec, prep.model, prep.data
     summary = _finite(dict(result.summary))
     summary["epochs_run"] = result.epochs_run
-    if resume is not None:
-        summary["resumed_from"] = checkpoint_epoch  # the epoch of the checkpoint this attempt started from
+    summary.update(extra or {})
+    if prep.resume is not None:
+        summary["resumed_from"] = prep.checkpoint_epoch  # the epoch of the checkpoint this attempt started from
     if result.stopped:
         if result.stopped == "cancelled":
             return Outcome("cancelled", None, summary)

@@ -14,7 +14,8 @@ from persistence.queue import TASK_RUN
 from persistence.repo import runs as run_repo
 from worker.celery_app import app
 from worker.context import configure_threads, get_context
-from worker.execute import describe, execute
+from worker.execute import Outcome, describe, execute
+from worker.group import execute_group
 from worker.retry import with_retry
 
 log = logging.getLogger("skipcore.worker")
@@ -59,18 +60,21 @@ def run_task(run_id: str) -> str:
         log.info("run %s not executed here: %s", run_id, claim.reason)
         return claim.reason
     log.info("run %s claimed by %s (attempt %d)", run_id, ctx.worker_id, claim.run.attempts)
+    siblings = _claim_siblings(ctx, run_id, claim.run)
+    if siblings:
+        outcomes: dict[str, str] = {}
+        execute_group(ctx, [run_id, *siblings], lambda rid, o: outcomes.__setitem__(rid, record(ctx, rid, o)))
+        return outcomes.get(run_id, "failed")
     try:
         outcome = execute(ctx, run_id)
     except Exception as exc:  # noqa: BLE001 - a failure is recorded, never left `running`
         log.exception("run %s failed", run_id)
-        error = describe(exc)
+        outcome = Outcome("failed", describe(exc))
+    return record(ctx, run_id, outcome)
 
-        def fail() -> None:
-            with session_scope(ctx.sessions) as session:
-                run_repo.finish(session, run_id, "failed", worker=ctx.worker_id, error=error)
 
-        with_retry(fail)
-        return "failed"
+def record(ctx, run_id: str, outcome: Outcome) -> str:
+    """Finish the run with its outcome (a lost lease is left to the run's new owner)."""
     if outcome.status == "lost":
         log.warning("run %s: %s", run_id, outcome.error)
         return "lost"
@@ -83,3 +87,24 @@ def run_task(run_id: str) -> str:
     with_retry(done)
     log.info("run %s %s", run_id, outcome.status)
     return outcome.status
+
+
+def _claim_siblings(ctx, run_id: str, run) -> list[str]:
+    """Queued runs of the same experiment that differ only by seed, claimed to train with this one
+    as a seed ensemble (SKIPCORE_ENSEMBLE_MAX, 1 = off); none when the spec rules it out."""
+    limit = ctx.settings.ensemble_max - 1
+    if limit < 1 or run.checkpoint_uri:
+        return []
+    from skipcore.spec import ExperimentSpec
+    from skipcore.train.ensemble import spec_reason
+
+    why = spec_reason(ExperimentSpec.model_validate(run.spec))
+    if why:
+        log.info("run %s: no seed ensemble (%s)", run_id, why)
+        return []
+    with session_scope(ctx.sessions) as session:
+        ids = run_repo.claim_siblings(session, run_id, ctx.worker_id, limit=limit,
+                                      max_attempts=ctx.settings.max_attempts)
+    if ids:
+        log.info("run %s: claimed %d sibling run(s) for a seed ensemble: %s", run_id, len(ids), ",".join(ids))
+    return ids

@@ -8,11 +8,12 @@ heartbeat expired (a worker killed whole) up to `max_attempts`, then fails them 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.models import FINISHED, Run, utcnow
@@ -198,3 +199,48 @@ def oldest_queued(session: Session) -> Optional[datetime]:
     from sqlalchemy import func
 
     return session.scalar(select(func.min(Run.created_at)).where(Run.status == "queued"))
+
+
+def seedless_key(spec: dict[str, Any]) -> str:
+    """A run's resolved spec without its seed: runs with equal keys differ only by seed."""
+    return json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True, separators=(",", ":"))
+
+
+def claim_siblings(session: Session, run_id: str, worker: str, *, limit: int, max_attempts: int) -> list[str]:
+    """Claim (lease) up to `limit` still-queued runs of `run_id`'s experiment whose spec differs
+    from its only by the seed, so one worker trains them together (a seed ensemble). Rows are
+    taken with `FOR UPDATE SKIP LOCKED` on Postgres and each claimed with a conditional UPDATE,
+    so a sibling's own delivery (or another worker) finds it leased and exits without work. Runs
+    that would resume from a checkpoint are left to their own delivery."""
+    run = session.get(Run, run_id)
+    if run is None or limit < 1:
+        return []
+    key, now = seedless_key(run.spec), utcnow()
+    rows = session.scalars(
+        select(Run)
+        .where(Run.experiment_id == run.experiment_id, Run.id != run.id, Run.status == "queued",
+               Run.cancel_requested.is_(False), Run.attempts < max_attempts, Run.checkpoint_uri.is_(None))
+        .order_by(Run.index)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed: list[str] = []
+    for other in rows:
+        if len(claimed) >= limit:
+            break
+        if seedless_key(other.spec) != key:
+            continue
+        res = session.execute(
+            update(Run)
+            .where(Run.id == other.id, Run.status == "queued", Run.cancel_requested.is_(False))
+            .values(status="running", lease_owner=worker, heartbeat_at=now, attempts=Run.attempts + 1,
+                    started_at=func.coalesce(Run.started_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount == 1:
+            events.append(session, other.id, "status", {"status": "running", "attempt": other.attempts + 1,
+                                                        "ensemble_with": run_id})
+            claimed.append(other.id)
+    if claimed:
+        session.flush()
+        roll_up_id(session, run.experiment_id)
+    return claimed

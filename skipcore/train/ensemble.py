@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +81,22 @@ def unsupported_reason(models: Sequence[nn.Module], datasets: Sequence[Dataset],
     return stacked_reason(models)
 
 
+STACKED_FAMILIES = ("plain_mlp", "telescope_mlp", "resnet_mlp", "highway_mlp", "dense_skip_mlp", "skip_layer_mlp")
+
+
+def spec_reason(spec: Any) -> Optional[str]:
+    """Why runs of this (ExperimentSpec) spec cannot be trained as a seed ensemble, judged from
+    the spec alone (None: try; `unsupported_reason` checks the built models and data again)."""
+    family = spec.model.family
+    if family not in STACKED_FAMILIES:
+        return f"family {family} has no stacked forward (covered: {', '.join(STACKED_FAMILIES)})"
+    if spec.train.skip_star is not None:
+        return "skip*: each seed switches phase at its own epoch"
+    if getattr(spec.model, "stochastic_depth", 1.0) < 1.0:
+        return "stochastic depth draws from other RNG streams"
+    return None
+
+
 def build_models(model_params: Any, data_params: Any, seeds: Sequence[int], *, root: Any = ".",
                  device: Any = "cpu") -> tuple[list[nn.Module], list[Dataset]]:
     """Data and model of each seed, in the worker's order (load data, seed everything, build)."""
@@ -109,8 +125,10 @@ def _per_seed_loss(task: str, out: Tensor, y: Tensor, reduction: str = "mean") -
 def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train: Any, *,
                  seeds: Sequence[int], probes: Sequence[Any] = (),
                  reporters: Optional[Sequence[Reporter]] = None,
-                 device: str | torch.device = "cpu") -> EnsembleResult:
-    """Train models[k] on datasets[k] with seeds[k], all at once; see the module docstring."""
+                 device: str | torch.device = "cpu",
+                 on_leave: Optional[Callable[[int, FitResult], None]] = None) -> EnsembleResult:
+    """Train models[k] on datasets[k] with seeds[k], all at once; see the module docstring.
+    `on_leave(k, result)` is called as soon as seed k leaves the group early (stop, divergence)."""
     t_start = time.perf_counter()
     why = unsupported_reason(models, datasets, train, probes)
     if why:
@@ -158,6 +176,15 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
             scalars = {"val_loss": host[r]} if nv == 1 else {"val_loss": host[r], "val_acc": host[K0 + r]}
             w0 = nv * K0 + r * L
             reporters[k].metrics(0, scalars, {"weight_mean_abs": host[w0 : w0 + L]})
+
+    def _result(k: int) -> FitResult:
+        records = {"first_updates": loops[k]["first_updates"], "every": loops[k]["every"]}
+        setattr(models[k], RECORDS_ATTR, records)
+        summary = {key: v for key, v in last[k].items() if key in ("train_loss", "val_loss", "train_acc", "val_acc")}
+        if math.isfinite(loops[k]["best_val"]):
+            summary["best_val_loss"] = loops[k]["best_val"]
+        summary["time_s"] = time.perf_counter() - t_start
+        return FitResult(epochs_run=done[k], stopped=stopped[k], summary=summary, records=records)
 
     def want_layers(epoch: int) -> bool:
         return (epoch % train.log_every == 0 or epoch == train.epochs
@@ -260,6 +287,8 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
         if drop:
             for r in drop:
                 st.write_back(r, models[active[r]])
+                if on_leave is not None:
+                    on_leave(active[r], _result(active[r]))
             keep = [r for r in range(K) if r not in drop]
             active = [active[r] for r in keep]
             if not active:
@@ -268,15 +297,7 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
 
     for r, k in enumerate(active):
         st.write_back(r, models[k])
-    results = []
-    for k, m in enumerate(models):
-        records = {"first_updates": loops[k]["first_updates"], "every": loops[k]["every"]}
-        setattr(m, RECORDS_ATTR, records)
-        summary = {key: v for key, v in last[k].items() if key in ("train_loss", "val_loss", "train_acc", "val_acc")}
-        if math.isfinite(loops[k]["best_val"]):
-            summary["best_val_loss"] = loops[k]["best_val"]
-        summary["time_s"] = time.perf_counter() - t_start
-        results.append(FitResult(epochs_run=done[k], stopped=stopped[k], summary=summary, records=records))
+    results = [_result(k) for k in range(K0)]
     return EnsembleResult(list(seeds), [h["train_loss"] for h in hist], [h["val_loss"] for h in hist],
                           [h["val_acc"] for h in hist] if task != "regression" else [],
                           time.perf_counter() - t_start, list(models), results)

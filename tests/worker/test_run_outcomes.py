@@ -24,7 +24,10 @@ FINISHED = {"succeeded", "failed", "cancelled"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     home = tmp_path_factory.mktemp("outcomes")
-    with service.embedded(home, device="cpu", heartbeat_seconds="1", metric_flush_seconds="0.3") as url, \
+    # ensemble_max 1: seeds run one by one here, so a queued sibling exists to test "never starts"
+    # (seed ensembles: tests/worker/test_ensemble_worker.py)
+    with service.embedded(home, device="cpu", heartbeat_seconds="1", metric_flush_seconds="0.3",
+                          ensemble_max="1") as url, \
             httpx.Client(base_url=url, timeout=30) as c:
         yield c
 
