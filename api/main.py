@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Optional
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, telemetry
@@ -25,6 +26,7 @@ from persistence.settings import Settings, get_settings
 from skipcore.spec import ExperimentSpec
 
 log = logging.getLogger("skipcore.api")
+GZIP_MIN_BYTES = 4096
 
 
 def sweep_once(state: AppState) -> tuple[list[str], list[str]]:
@@ -85,6 +87,12 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
     )
     app.state.skipcore = state
     errors.install(app)
+
+    # gzip for large bodies only (a 10^5-point history is ~6 MB of JSON, ~1 MB gzipped); level 4:
+    # level 9 (the default) cost more CPU than the bytes it saved on loopback. SSE is never gzipped.
+    # Added first, so innermost: it sees the route's whole body (the http middleware below
+    # re-streams it in chunks, which would make every small body look large).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=4)
 
     @app.middleware("http")
     async def timing(request: Request, call_next):

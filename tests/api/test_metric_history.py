@@ -1,0 +1,67 @@
+"""GET /v1/runs/{id}/metrics/{key}: the compact JSON body, downsampling, gzip for large bodies only."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from api.schemas import MetricHistory, iso_ts
+from persistence.db import session_scope
+from persistence.repo import metrics as metrics_repo
+from tests.factories import make_spec
+
+T0 = 1.7e9
+
+
+def _run_with_points(client, n: int) -> str:
+    r = client.post("/v1/experiments", json=make_spec(name="hist"))
+    assert r.status_code == 201, r.text
+    run_id = r.json()["runs"][0]["id"]
+    pts = [("loss", st, float("nan") if st == 3 else 1.0 / (st + 1), T0 + st // 10) for st in range(n)]
+    with session_scope(client.app.state.skipcore.sessions) as s:
+        metrics_repo.upsert_points(s, run_id, pts)
+    return run_id
+
+
+@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)
+def test_full_history_body_is_compact_valid_and_complete(client):
+    run_id = _run_with_points(client, 5000)
+    r = client.get(f"/v1/runs/{run_id}/metrics/loss", headers={"Accept-Encoding": "identity"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert "content-encoding" not in r.headers
+    assert b": " not in r.content and b"NaN" not in r.content  # compact, strict JSON
+    body = MetricHistory.model_validate_json(r.content)  # the documented schema
+    assert body.next_cursor is None and not body.downsampled and len(body.points) == 5000
+    assert body.points[3].value is None
+    assert [(p.step, p.value, p.time) for p in body.points[:3]] == [(s, 1.0 / (s + 1), iso_ts(T0)) for s in range(3)]
+    assert body.points[4999].time == iso_ts(T0 + 499)
+    page = client.get(f"/v1/runs/{run_id}/metrics/loss", params={"limit": 1000}).json()
+    assert len(page["points"]) == 1000 and page["next_cursor"] == "999"
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_large_bodies_are_gzipped_small_ones_not(client):
+    run_id = _run_with_points(client, 5000)
+    plain = client.get(f"/v1/runs/{run_id}/metrics/loss", headers={"Accept-Encoding": "identity"}).content
+    raw = client.stream("GET", f"/v1/runs/{run_id}/metrics/loss", headers={"Accept-Encoding": "gzip"})
+    with raw as r:
+        assert r.headers["content-encoding"] == "gzip"
+        zipped = b"".join(r.iter_raw())
+    assert gzip.decompress(zipped) == plain and len(zipped) < len(plain) / 4
+    small = client.get(f"/v1/runs/{run_id}/metrics", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers and small.json() == {"keys": ["loss"]}
+
+
+@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)
+def test_downsampled_history_through_the_api(client):
+    run_id = _run_with_points(client, 20_000)
+    r = client.get(f"/v1/runs/{run_id}/metrics/loss", params={"max_points": 100})
+    body = r.json()
+    steps = [p["step"] for p in body["points"]]
+    assert body["downsampled"] is True and 0 < len(steps) <= 100
+    assert steps[0] == 0 and steps[-1] == 19_999 and steps == sorted(set(steps))
+    assert json.dumps(body, allow_nan=False)
+    assert client.get(f"/v1/runs/{run_id}/metrics/nope", params={"max_points": 100}).status_code == 404
+    assert client.get(f"/v1/runs/{run_id}/metrics/loss", params={"max_points": 1}).status_code == 422
