@@ -86,6 +86,22 @@ def loss_fn(task: str):
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, task: str, n_classes: int) -> dict[str, float]:
     """Validation loss (mean over every target entry, as in training), accuracy for classification
     (pixel accuracy and mean IoU over classes present for segmentation); one host sync."""
+    host = torch.stack(_eval_tensors(model, x, y, task, n_classes)).tolist()
+    return _eval_dict(host, task)
+
+
+def _eval_dict(host: list[float], task: str) -> dict[str, float]:
+    out = {"val_loss": host[0]}
+    if task != "regression":
+        out["val_acc"] = host[1]
+    if task == "segmentation":
+        out["val_iou"] = host[2]
+    return out
+
+
+@torch.no_grad()
+def _eval_tensors(model: nn.Module, x: Tensor, y: Tensor, task: str, n_classes: int) -> list[Tensor]:
+    """`evaluate`'s values as 0-d float tensors on the device (the caller reads them with its sync)."""
     was_training = model.training
     model.eval()
     crit = loss_fn(task)
@@ -112,13 +128,30 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, task: str, n_classes: int) 
     if task == "segmentation":
         present = (union > 0).float()
         values.append((inter / union.clamp_min(1) * present).sum() / present.sum().clamp_min(1))
-    host = torch.stack([v.float() for v in values]).tolist()
-    out = {"val_loss": host[0]}
-    if task != "regression":
-        out["val_acc"] = host[1]
-    if task == "segmentation":
-        out["val_iou"] = host[2]
-    return out
+    return [v.float() for v in values]
+
+
+def _weights(model: nn.Module) -> list[Tensor]:
+    return [w for _, w in stats.layer_weights(model)]
+
+
+@torch.no_grad()
+def weight_mean_abs(ws: list[Tensor]) -> Tensor:
+    """Mean |W| of each weight (as `stats.weight_mean_abs`), with one `_foreach_norm` call."""
+    if not ws:
+        return torch.zeros(0)
+    return torch.stack(torch._foreach_norm([w.detach() for w in ws], 1)).float() / torch.tensor(
+        [float(w.numel()) for w in ws], device=ws[0].device)
+
+
+def grad_norms(ws: list[Tensor]) -> Tensor:
+    """Frobenius norm of each weight's gradient (0 without one; as `stats.grad_norms`)."""
+    if not ws:
+        return torch.zeros(0)
+    if all(w.grad is not None for w in ws):
+        return torch.stack(torch._foreach_norm([w.grad.detach() for w in ws])).float()
+    return torch.stack([w.grad.detach().norm() if w.grad is not None else torch.zeros((), device=w.device)
+                        for w in ws]).float()
 
 
 def fit(
@@ -159,6 +192,7 @@ def fit(
     bs = train.batch_size or n
     opt = make_optimizer(model, train, device)
     l1_ws = l1_weights(model) if train.l1 > 0 else []
+    layer_ws = _weights(model)
     star = train.skip_star
 
     start_epoch, phase = 1, (1 if star else None)
@@ -171,9 +205,9 @@ def fit(
         if star:
             model.set_skips(False)
         if wm or gf:  # epoch 0: the init, so init and trained weights can be compared
-            scalars = evaluate(model, data.x_val, data.y_val, task, n_classes)
-            layers = {"weight_mean_abs": stats.weight_mean_abs(model).tolist()}
-            reporter.metrics(0, scalars, layers)
+            vals = _eval_tensors(model, data.x_val, data.y_val, task, n_classes)
+            host = torch.cat([torch.stack(vals), weight_mean_abs(layer_ws).to(vals[0].device)]).tolist()
+            reporter.metrics(0, _eval_dict(host, task), {"weight_mean_abs": host[len(vals):]})
 
     def want_layers(epoch: int) -> bool:
         return (epoch % train.log_every == 0 or epoch == train.epochs
@@ -204,9 +238,9 @@ def fit(
             total = loss + train.l1 * sum(w.abs().sum() for w in l1_ws) if l1_ws else loss
             total.backward()
             if gf is not None and loop["steps"] < gf.first_k:
-                first_k.append(stats.grad_norms(model))
+                first_k.append(grad_norms(layer_ws))
             if log_layers and step == n_steps - 1:
-                grad_norm = stats.grad_norms(model)
+                grad_norm = grad_norms(layer_ws)
             if train.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip, foreach=True)
             opt.step()
@@ -222,9 +256,15 @@ def fit(
         if stopped:  # mid-epoch: this epoch is incomplete, so it is neither reported nor saved
             break
 
-        train_loss = (loss_sum / n).item()
+        # one host sync per epoch: train loss (and correct count), validation, layer statistics
+        vals = _eval_tensors(model, data.x_val, data.y_val, task, n_classes)
+        parts = [torch.stack([loss_sum / n, correct.float(), *vals])]
+        if log_layers:
+            parts += [weight_mean_abs(layer_ws).to(device), grad_norm.to(device)]
+        host = torch.cat(parts).tolist()
+        train_loss, n_correct, nv = host[0], host[1], len(vals)
         loop["first_updates"].extend(t.tolist() for t in first_k)
-        val = evaluate(model, data.x_val, data.y_val, task, n_classes)
+        val = _eval_dict(host[2 : 2 + nv], task)
         bad = [v for v in (train_loss, val["val_loss"]) if not math.isfinite(v)]
         if bad:
             stopped = f"loss became {'nan' if math.isnan(bad[0]) else 'inf'} at epoch {epoch}"
@@ -233,15 +273,16 @@ def fit(
         scalars = {"train_loss": train_loss, **val, "epoch_time": time.perf_counter() - t0, "lr": lr}
         if task != "regression":
             per_item = y_train[0].numel() if task == "segmentation" else 1
-            scalars["train_acc"] = correct.item() / (n * per_item)
+            scalars["train_acc"] = n_correct / (n * per_item)
         if phase is not None:
             scalars["phase"] = float(phase)
         layers: dict[str, list[float]] = {}
         if log_layers:
-            both = torch.stack([stats.weight_mean_abs(model).to(grad_norm.device), grad_norm]).tolist()
-            layers = {"weight_mean_abs": both[0], "grad_norm": both[1]}
+            L = len(layer_ws)
+            wma, gn = host[2 + nv : 2 + nv + L], host[2 + nv + L : 2 + nv + 2 * L]
+            layers = {"weight_mean_abs": wma, "grad_norm": gn}
             if gf is not None and epoch % gf.every == 0:
-                loop["every"].append({"epoch": epoch, "grad_norm": both[1]})
+                loop["every"].append({"epoch": epoch, "grad_norm": gn})
         reporter.metrics(epoch, scalars, layers)
         loop["best_val"] = min(loop["best_val"], val["val_loss"])
         last, epoch_done = scalars, epoch

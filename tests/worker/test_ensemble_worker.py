@@ -56,6 +56,7 @@ def test_three_seeds_train_as_one_group_with_their_own_metrics(served):
     assert [r["seed"] for r in runs] == [0, 1, 2]
     log = (home / "serve.log").read_text()
     assert "training 3 seeds as one ensemble" in log, log[-3000:]
+    assert "torch uses" in log and "thread(s) per worker process" in log  # the worker says its thread count
     for run in runs:
         full = client.get(f"/v1/runs/{run['id']}").json()
         assert full["summary"]["ensemble_size"] == 3, full["summary"]
