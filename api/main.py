@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, telemetry
+from api import errors, examples, telemetry
 from api.body_limit import BodyLimit
 from api.routes import artifacts, experiments, health, probes, report, results, runs, stream
 from api.schemas import FieldErrors
@@ -125,6 +125,7 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
         components.update(errors_schema.pop("$defs", {}))
         components["HTTPValidationError"] = errors_schema
         components.pop("ValidationError", None)
+        examples.install(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

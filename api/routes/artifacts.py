@@ -36,8 +36,10 @@ def list_artifacts(request: Request, state: StateDep, session: SessionDep, run_i
     ])
 
 
-@router.get("/{run_id}/artifacts/{name:path}", summary="Download an artifact's bytes",
-            responses={200: {"content": {"application/octet-stream": {}}}, 403: {"description": "bad or expired signature"}})
+@router.get("/{run_id}/artifacts/{name:path}", summary="Download an artifact's bytes", response_class=StreamingResponse,
+            responses={200: {"description": "the artifact's bytes, with its content type",
+                             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                       403: {"description": "bad or expired signature"}, 404: {"description": "unknown run or artifact"}})
 def download_artifact(
     request: Request,
     state: StateDep,

@@ -24,7 +24,9 @@ def healthz(state: StateDep):
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
+            responses={200: {"description": "Prometheus text exposition format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       401: {"description": "no API key"}})
 def metrics(state: StateDep, _: ReadKey):  # run counts are not for anonymous eyes; scrape with a read key
     body, content_type = telemetry.render(state)
     return Response(content=body, media_type=content_type)

@@ -31,7 +31,10 @@ def _fetch(state, run_id: str, after: Optional[int]):
 
 
 @router.get("/{run_id}/events", summary="Live events of a run (text/event-stream); honours Last-Event-ID",
-            responses={200: {"content": {"text/event-stream": {}}}})
+            response_class=StreamingResponse,
+            responses={200: {"description": "events `status`, `progress`, `metrics`, each with an id to resume from",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                       404: {"description": "unknown run"}})
 async def run_events(
     request: Request,
     run: RunDep,
