@@ -180,5 +180,7 @@ def cancel(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] 
 
 def register(app: typer.Typer) -> None:
     """Add the client commands to the `skipcore` app."""
-    for fn in (submit, status, watch, results, cancel):
+    from cli.reproduce import reproduce
+
+    for fn in (submit, status, watch, results, cancel, reproduce):
         app.command()(fn)

@@ -1,0 +1,3 @@
+from client.reproduce.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Every claim of issue 9, in order: 1-4 and 7 in `claims_mlp`, 5, 6 and 8-11 here."""
+
+from __future__ import annotations
+
+from client.reproduce import claims_cnn as c
+from client.reproduce.claims_mlp import CLAIMS as MLP
+from client.reproduce.verdict import Claim
+
+GENERAL = ("seeds 003/004 state this for deep residual networks in general, not for CIFAR-10; the small "
+           "scale measures it on learnable generated images, and the verdict holds for that task at that scale")
+
+CNN = [
+    Claim(5, "001", "Dense-skip MLP vs vanilla, and skip* two-phase training (tables 1-3)",
+          "On EMNIST letters and CIFAR-10, dense skip connections do not improve 3- and 4-layer MLPs "
+          "significantly, and skip* (train vanilla, then switch the skips on) is at least as good as vanilla.",
+          [b for _, t, s in c.TABLES for b in (t, s)],
+          "val accuracy (fraction) of the final epoch. Conditions, for each of the four networks: the paired "
+          "difference skip − vanilla lies within ±0.02; skip* − vanilla > −0.02.", c.claim5, stand_in=c.IMAGES),
+    Claim(6, "001", "Skip CNN vs vanilla vs widened vanilla (tables 4, 5)",
+          "The concatenative skip CNN beats the vanilla CNN; a widened vanilla CNN slightly beats the skip CNN "
+          "at about twice the training time.",
+          c.CNNS,
+          "Conditions: val acc skip − vanilla > 0; widened − skip > 0; training time widened / skip (paired by "
+          "seed, the run's own `time_s`) within [1.5, 2.5].", c.claim6, stand_in=c.IMAGES),
+    Claim(8, "003/004", "Degradation: plain deep nets train worse; residual ones do not",
+          "Plain (no-shortcut) deep networks reach a higher training loss than shallower plain ones; their "
+          "residual versions do not degrade. Note: " + GENERAL + ".",
+          ["he2016_degradation_plain", "he2016_degradation_residual"],
+          "Δ = final train loss of the deepest − the shallowest depth of the sweep, paired by seed. Conditions: "
+          "Δplain > 0; Δresidual not significantly > 0 (fails only if its whole CI is above 0); "
+          "Δplain − Δresidual > 0.", c.claim8),
+    Claim(9, "003/004", "Loss landscapes are smoother with skips (Li et al. 2018)",
+          "The 2-D filter-normalised loss surface around the trained weights is smoother with skip connections "
+          "than without. Note: " + GENERAL + ".",
+          ["li2018_landscape_plain", "li2018_landscape_residual"],
+          "Two roughness numbers from the loss_landscape probe over its grid: the fraction of interior points "
+          "whose Hessian has a negative eigenvalue (non-convex fraction) and the mean |Laplacian of log loss| "
+          "divided by the log-loss range. Conditions: for each, plain − residual > 0 (paired by seed).", c.claim9),
+    Claim(10, "004", "Residual blocks are near-identity; deleting one barely hurts",
+          "Residual blocks with small learned branches are near-identity (identity ratio ‖F(x)‖/‖x‖ small) and "
+          "deleting single blocks barely hurts (lesion). Note: " + GENERAL + ".",
+          ["he2016_degradation_residual", "he2016_degradation_plain"],
+          "At the deepest depth of the sweep, over non-downsampling blocks: identity ratio; relative loss "
+          "increase = mean Δloss of single-block deletions / base loss. Conditions: identity ratio < 0.5; "
+          "relative increase (residual) < 0.25; plain − residual relative increase > 0.", c.claim10),
+    Claim(11, "004", "Stochastic depth and residual scaling",
+          "Stochastic depth improves generalisation and reduces training time; scaling the residual branch "
+          "(x + aF(x), a < 1) keeps blocks closer to the identity. Note: " + GENERAL + ".",
+          ["huang2016_stochastic_depth", "residual_scaling"],
+          "Conditions: val acc (p_L=0.5) − val acc (p_L=1) > 0; training time ratio p_L=0.5 / p_L=1 < 1; mean "
+          "identity ratio at the smallest scale − at scale 1 < 0 (all paired by seed).", c.claim11),
+]
+
+CLAIMS: list[Claim] = sorted(MLP + CNN, key=lambda cl: cl.number)
+BY_NUMBER = {cl.number: cl for cl in CLAIMS}

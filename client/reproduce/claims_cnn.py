@@ -1,0 +1,210 @@
+"""Claims 5, 6 and 8-11: seed 001's tables and the residual-network claims of seeds 003/004.
+
+EMNIST and CIFAR-10 cannot be downloaded here: the small scale trains on `fake_images`
+(learnable class-dependent patterns). Claims 5 and 6 are about those named data sets, so their
+verdict is capped at inconclusive. Claims 8-11 are stated by seeds 003/004 as properties of deep
+(residual) networks in general, not of CIFAR-10; their verdict at the small scale is a verdict
+for the generated image task at that scale, and the report says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from client.reproduce import figs
+from client.reproduce.runner import Study
+from client.reproduce.stats import from_api, greater, less, not_greater, paired, ratio, stat, within
+from client.reproduce.verdict import Claim, Outcome
+
+IMAGES = "fake_images, learnable generated images, instead of the real data set"
+
+
+def _agg(s: Study, key: str, **params) -> object:
+    want = {k.replace("__", "."): v for k, v in params.items()}
+    for p in s.agg.points:
+        if all(p.params.get(k) == v for k, v in want.items()):
+            return from_api(p.metrics.get(key))
+    return from_api(None)
+
+
+# ----------------------------------------------------------------------------------- claim 5
+TABLES = [("EMNIST 3-layer", "001_table1_emnist_mlp_3layer", "001_table2_emnist_skip_star_3layer"),
+          ("EMNIST 4-layer", "001_table1_emnist_mlp_4layer", "001_table2_emnist_skip_star_4layer"),
+          ("CIFAR-10 3-layer", "001_table3_cifar10_mlp_3layer", "001_table3_cifar10_skip_star_3layer"),
+          ("CIFAR-10 4-layer", "001_table3_cifar10_mlp_4layer", "001_table3_cifar10_skip_star_4layer")]
+
+
+def claim5(st: dict[str, Study], figdir: Path) -> Outcome:
+    out, rows = Outcome(), {"vanilla": [], "skip": [], "skip*": []}
+    for label, base, star in TABLES:
+        t, s = st[base], st[star]
+        skip, van, sst = t.summary("val_acc", model__skips=True), t.summary("val_acc", model__skips=False), \
+            s.summary("val_acc")
+        d1, d2 = paired(skip, van), paired(sst, van)
+        out.measure(f"{label}: val acc skip − vanilla (paired by seed)", d1)
+        out.measure(f"{label}: val acc skip* − vanilla", d2)
+        out.check(f"{label}: skips give no significant change, |skip − vanilla| within 2 points",
+                  within(d1, -0.02, 0.02))
+        out.check(f"{label}: skip* is not worse than vanilla by 2 points or more", greater(d2, -0.02))
+        rows["vanilla"].append(_agg(t, "val_acc", model__skips=False))
+        rows["skip"].append(_agg(t, "val_acc", model__skips=True))
+        rows["skip*"].append(from_api(s.agg.points[0].metrics.get("val_acc")) if s.agg.points else stat([]))
+    out.figures.append(figs.bars(figdir / "claim05_dense_skip_mlp.png",
+                                 "claim 5: dense-skip MLPs, validation accuracy (mean, 95% CI; stand-in data)",
+                                 [t[0] for t in TABLES], rows, "val accuracy"))
+    return out
+
+
+# ----------------------------------------------------------------------------------- claim 6
+CNNS = ["seed001_cifar10_vanilla_cnn", "seed001_cifar10_skip_cnn", "seed001_cifar10_widened_cnn"]
+
+
+def claim6(st: dict[str, Study], figdir: Path) -> Outcome:
+    out = Outcome()
+    van, skip, wide = (st[b] for b in CNNS)
+    cmp = van.client.compare([st[b].exp.id for b in CNNS], metrics=["val_acc", "train_acc", "time_s"])
+    for item, b in zip(cmp.experiments, CNNS):
+        out.measure(f"{b}: val acc (/compare)", from_api(item.summary.get("val_acc")))
+        out.measure(f"{b}: training time s (/compare)", from_api(item.summary.get("time_s")))
+    acc = {b: st[b].summary("val_acc") for b in CNNS}
+    d1, d2 = paired(acc[CNNS[1]], acc[CNNS[0]]), paired(acc[CNNS[2]], acc[CNNS[1]])
+    tr = ratio(wide.summary("time_s"), skip.summary("time_s"))
+    out.measure("val acc skip − vanilla (paired)", d1)
+    out.measure("val acc widened − skip (paired)", d2)
+    out.measure("training time widened / skip (paired)", tr)
+    out.check("skip CNN beats vanilla: difference > 0", greater(d1, 0))
+    out.check("widened vanilla beats skip CNN: difference > 0", greater(d2, 0))
+    out.check("at about twice the training time: ratio within [1.5, 2.5]", within(tr, 1.5, 2.5))
+    names = ["vanilla", "skip", "widened"]
+    out.figures.append(figs.bars(figdir / "claim06_skip_cnn.png", "claim 6: seed-001 CNNs (mean, 95% CI; stand-in data)",
+                                 names, {"val accuracy": [from_api(i.summary.get("val_acc")) for i in cmp.experiments]},
+                                 "val accuracy"))
+    return out
+
+
+# ----------------------------------------------------------------------------------- claim 8
+def _depths(s: Study) -> list[int]:
+    return sorted(p["model.depth"] for p in s.points())
+
+
+def claim8(st: dict[str, Study], figdir: Path) -> Outcome:
+    out, series, delta = Outcome(), {}, {}
+    for label, base in (("plain", "he2016_degradation_plain"), ("residual", "he2016_degradation_residual")):
+        s = st[base]
+        ds = _depths(s)
+        tl = {d: s.summary("train_loss", model__depth=d) for d in ds}
+        for d in ds:
+            out.measure(f"{label} depth {d}: final train loss", stat(tl[d].values()))
+            out.measure(f"{label} depth {d}: val acc", stat(s.summary("val_acc", model__depth=d).values()))
+        delta[label] = {k: tl[ds[-1]][k] - tl[ds[0]][k] for k in tl[ds[-1]] if k in tl[ds[0]]
+                        and tl[ds[-1]][k] is not None and tl[ds[0]][k] is not None}
+        out.measure(f"{label}: train loss depth {ds[-1]} − depth {ds[0]} (paired)", stat(delta[label].values()))
+        series[label] = (ds, [stat(tl[d].values()) for d in ds])
+    out.check("plain nets degrade: deep − shallow train loss > 0", greater(stat(delta["plain"].values()), 0))
+    out.check("residual nets do not: deep − shallow train loss not significantly > 0",
+              not_greater(stat(delta["residual"].values()), 0))
+    out.check("degradation is worse without shortcuts: Δplain − Δresidual > 0",
+              greater(paired(delta["plain"], delta["residual"]), 0))
+    out.figures.append(figs.lines(figdir / "claim08_degradation.png",
+                                  "claim 8: final training loss by depth (mean, 95% CI)", series, "depth",
+                                  "train loss", logy=True))
+    return out
+
+
+# ----------------------------------------------------------------------------------- claim 9
+def claim9(st: dict[str, Study], figdir: Path) -> Outcome:
+    out, rough, panels = Outcome(), {}, {}
+    for label, base in (("plain", "li2018_landscape_plain"), ("residual", "li2018_landscape_residual")):
+        s = st[base]
+        rough[label] = {m: s.values(lambda r, m=m: s.probe(r, "loss_landscape")["roughness"][m])
+                        for m in ("nonconvex_fraction", "laplacian")}
+        for m, v in rough[label].items():
+            out.measure(f"{label}: {m}", stat(v.values()))
+        runs = s.runs()
+        if runs and (r := s.probe(runs[min(runs)], "loss_landscape")):
+            panels[f"{label}, seed {min(runs)}"] = (r["alphas"], r["loss"])
+    for m, what in (("nonconvex_fraction", "fraction of grid points with negative curvature"),
+                    ("laplacian", "mean |Laplacian of log loss| / its range")):
+        d = paired(rough["plain"][m], rough["residual"][m])
+        out.measure(f"{m}: plain − residual (paired)", d)
+        out.check(f"smoother with skips ({what}): plain − residual > 0", greater(d, 0))
+    if panels:
+        out.figures.append(figs.contours(figdir / "claim09_loss_landscapes.png",
+                                         "claim 9: 2-D filter-normalised loss surfaces", panels))
+    return out
+
+
+# ---------------------------------------------------------------------------------- claim 10
+def claim10(st: dict[str, Study], figdir: Path) -> Outcome:
+    out, rel = Outcome(), {}
+    res, plain = st["he2016_degradation_residual"], st["he2016_degradation_plain"]
+    deep = _depths(res)[-1]
+
+    def idr(s, run):
+        r = s.probe(run, "identity_ratio")
+        vals = [v for v, down in zip(r["ratio"], r["downsample"]) if not down]
+        return sum(vals) / len(vals)
+
+    def lesion(s, run):
+        r = s.probe(run, "block_lesion")
+        return r["summary"]["mean_delta_loss_other"] / r["base_loss"]
+
+    ir = stat(res.values(lambda r: idr(res, r), model__depth=deep).values())
+    for label, s in (("residual", res), ("plain", plain)):
+        rel[label] = s.values(lambda r, s=s: lesion(s, r), model__depth=deep)
+        out.measure(f"{label} depth {deep}: loss increase when one non-downsampling block is deleted / base loss",
+                    stat(rel[label].values()))
+    out.measure(f"residual depth {deep}: mean ‖F(x)‖/‖x‖ over non-downsampling blocks", ir)
+    out.check("residual blocks are near-identity: identity ratio < 0.5", less(ir, 0.5))
+    out.check("deleting one residual block barely hurts: relative loss increase < 0.25",
+              less(stat(rel["residual"].values()), 0.25))
+    out.check("and hurts less than in the plain net: plain − residual > 0", greater(paired(rel["plain"], rel["residual"]), 0))
+    series = {}
+    for label, s in (("residual", res), ("plain", plain)):
+        per = s.values(lambda r, s=s: s.probe(r, "block_lesion")["delta_loss"], model__depth=deep)
+        rows = [v for v in per.values() if v]
+        if rows:
+            series[f"{label}: Δloss, block deleted"] = (list(range(1, len(rows[0]) + 1)), [stat(c) for c in zip(*rows)])
+    per = res.values(lambda r: res.probe(r, "identity_ratio")["ratio"], model__depth=deep)
+    rows = [v for v in per.values() if v]
+    if rows:
+        series["residual: ‖F(x)‖/‖x‖"] = (list(range(1, len(rows[0]) + 1)), [stat(c) for c in zip(*rows)])
+    if series:
+        out.figures.append(figs.lines(figdir / "claim10_identity_lesion.png",
+                                      f"claim 10: depth-{deep} nets, per block (mean, 95% CI)", series, "block",
+                                      "value", logy=True))
+    return out
+
+
+# ---------------------------------------------------------------------------------- claim 11
+def claim11(st: dict[str, Study], figdir: Path) -> Outcome:
+    out = Outcome()
+    sd, rs = st["huang2016_stochastic_depth"], st["residual_scaling"]
+    acc = {p: sd.summary("val_acc", model__stochastic_depth=p) for p in (1.0, 0.5)}
+    tm = {p: sd.summary("time_s", model__stochastic_depth=p) for p in (1.0, 0.5)}
+    for p in (1.0, 0.5):
+        out.measure(f"stochastic depth p_L={p}: val acc", stat(acc[p].values()))
+        out.measure(f"stochastic depth p_L={p}: training time s", stat(tm[p].values()))
+    d, tr = paired(acc[0.5], acc[1.0]), ratio(tm[0.5], tm[1.0])
+    out.measure("val acc p_L=0.5 − p_L=1 (paired)", d)
+    out.measure("training time p_L=0.5 / p_L=1 (paired)", tr)
+    out.check("stochastic depth generalises better: val acc difference > 0", greater(d, 0))
+    out.check("and trains faster: time ratio < 1", less(tr, 1.0))
+    scales = sorted({p["model.residual_scale"] for p in rs.points()}, reverse=True)
+    ir = {a: rs.values(lambda r: sum(rs.probe(r, "identity_ratio")["ratio"]) / len(rs.probe(r, "identity_ratio")["ratio"]),
+                       model__residual_scale=a) for a in scales}
+    va = {a: rs.summary("val_acc", model__residual_scale=a) for a in scales}
+    for a in scales:
+        out.measure(f"residual scale {a}: mean identity ratio ‖aF(x)‖/‖x‖", stat(ir[a].values()))
+        out.measure(f"residual scale {a}: val acc", stat(va[a].values()))
+    dd = paired(ir[scales[-1]], ir[scales[0]])
+    out.measure(f"identity ratio, scale {scales[-1]} − scale {scales[0]} (paired)", dd)
+    out.check(f"residual scaling keeps blocks nearer the identity: ratio(scale {scales[-1]}) − ratio(1) < 0", less(dd, 0))
+    out.figures.append(figs.bars(figdir / "claim11_stochastic_depth_scaling.png",
+                                 "claim 11: stochastic depth and residual scaling (mean, 95% CI)",
+                                 [f"p_L={p}" for p in (1.0, 0.5)] + [f"scale {a}" for a in scales],
+                                 {"val accuracy": [stat(acc[p].values()) for p in (1.0, 0.5)] +
+                                  [stat(va[a].values()) for a in scales],
+                                  "identity ratio": [stat([]), stat([])] + [stat(ir[a].values()) for a in scales]},
+                                 "value"))
+    return out

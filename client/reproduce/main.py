@@ -1,0 +1,87 @@
+"""Command line and orchestration of the reproduction report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Optional, Sequence
+
+from client import Client
+from client.reproduce import report
+from client.reproduce.claims import BY_NUMBER, CLAIMS
+from client.reproduce.runner import submit_all, wait_all
+from client.reproduce.verdict import INCONCLUSIVE, Outcome, decide
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_claims(text: Optional[str]) -> list[int]:
+    if not text:
+        return [c.number for c in CLAIMS]
+    nums = [int(x) for x in text.replace(" ", "").split(",") if x]
+    bad = [n for n in nums if n not in BY_NUMBER]
+    if bad:
+        raise SystemExit(f"unknown claim number(s) {bad}; claims are {sorted(BY_NUMBER)}")
+    return nums
+
+
+def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float = 7200.0,
+        api_key: Optional[str] = None) -> Path:
+    """Submit, wait, measure, judge and write the report; returns the report's path."""
+    claims = [BY_NUMBER[n] for n in numbers]
+    figdir = out_dir / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    t0 = time.monotonic()
+    with Client(url, api_key, timeout=60.0) as c:
+        studies = submit_all(c, [b for cl in claims for b in cl.specs], scale)
+        n_runs = sum(len(s.exp.runs) for s in studies.values())
+        _log(f"submitted {len(studies)} experiments ({n_runs} runs) for claims {numbers}; waiting")
+        wait_all(c, studies, timeout, _log)
+        results = []
+        for cl in claims:
+            failed = [f for b in cl.specs for f in studies[b].failed]
+            try:
+                out = cl.evaluate(studies, figdir)
+            except Exception as exc:  # noqa: BLE001 - one claim's missing data must not lose the others
+                out = Outcome(notes=[f"could not evaluate: {type(exc).__name__}: {exc}"])
+            v, why = decide(cl, out, failed)
+            if not out.conditions and v == INCONCLUSIVE and out.notes:
+                why = out.notes[0]
+            results.append((cl, out, v, why))
+            _log(f"claim {cl.number}: {v} — {why}")
+    meta = {"wall_s": time.monotonic() - t0, "runs": n_runs, "url": url, "load": load,
+            "device": os.environ.get("SKIPCORE_REPRODUCE_DEVICE", "CPU")}
+    path = report.write(out_dir / "reproductions.md", scale, results, studies, meta)
+    _log(f"wrote {path} in {meta['wall_s'] / 60:.1f} min")
+    return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m client.reproduce", description=__doc__)
+    p.add_argument("--url", default=os.environ.get("SKIPCORE_URL", "http://127.0.0.1:8000"))
+    p.add_argument("--api-key", default=os.environ.get("SKIPCORE_API_KEY"))
+    p.add_argument("--scale", choices=["small", "full", "smoke"], default="small")
+    p.add_argument("--out", type=Path, default=Path("docs"))
+    p.add_argument("--claims", help="comma list of claim numbers (default: all)")
+    p.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for the runs")
+    p.add_argument("--serve", action="store_true", help="start an embedded `skipcore serve` (temporary home)")
+    p.add_argument("--concurrency", type=int, default=int(os.environ.get("SKIPCORE_WORKER_CONCURRENCY", "1")),
+                   help="worker processes of the --serve service")
+    a = p.parse_args(argv)
+    numbers = parse_claims(a.claims)
+    if a.serve:
+        from client.reproduce.serve import embedded
+
+        ctx = embedded(a.concurrency)
+    else:
+        ctx = nullcontext(a.url)
+    with ctx as url:
+        run(url, a.scale, a.out, numbers, a.timeout, a.api_key)
+    return 0

@@ -1,0 +1,135 @@
+"""Submit the claims' specs to a running service and read their results back, through `client` only.
+
+`Study` is one submitted experiment with everything the claims read: its runs grouped by sweep
+point and seed, the /aggregate answer, and probe results fetched on demand (cached).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from client import Aggregate, Client, Experiment, Run
+
+SPECS = Path(__file__).resolve().parents[2] / "examples" / "specs"
+SEEDS = [0, 1, 2]  # every claim is measured over at least these three seeds
+SMOKE_EPOCHS = 20  # `--scale smoke` (CI): every spec trained this many epochs at most
+
+
+def spec_path(base: str, scale: str) -> Path:
+    return SPECS / (f"{base}.json" if scale == "full" else f"{base}_small.json")
+
+
+def load_spec(base: str, scale: str) -> dict[str, Any]:
+    """The spec file of `base` at `scale`, with at least three seeds. `smoke` shrinks the small spec
+    further (epochs, data) so CI can run it in seconds; it is never used for the committed report."""
+    spec = json.loads(spec_path(base, scale).read_text())
+    spec.pop("description", None)
+    if len(spec.get("seeds") or []) < len(SEEDS):
+        spec["seeds"] = list(SEEDS)
+    if scale == "smoke":
+        spec["train"]["epochs"] = min(spec["train"]["epochs"], SMOKE_EPOCHS)
+        spec["train"].pop("checkpoint_every", None)
+        spec["train"]["log_every"] = min(spec["train"].get("log_every", 1), SMOKE_EPOCHS)
+        spec["name"] = spec["name"] + " (smoke)"
+    return spec
+
+
+@dataclass
+class Study:
+    base: str
+    file: str
+    spec: dict[str, Any]
+    exp: Experiment
+    agg: Optional[Aggregate] = None
+    client: Optional[Client] = field(default=None, repr=False)
+    _probes: dict[tuple[str, str], dict] = field(default_factory=dict, repr=False)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The sweep points in sweep order (params dicts)."""
+        out: list[dict[str, Any]] = []
+        for r in self.exp.runs:
+            if r.params not in out:
+                out.append(r.params)
+        return out
+
+    def runs(self, **params: Any) -> dict[int, Run]:
+        """seed -> succeeded run at the sweep point whose params contain `params` (dots as __)."""
+        want = {k.replace("__", "."): v for k, v in params.items()}
+        return {r.seed: r for r in self.exp.runs if r.status == "succeeded"
+                and all(r.params.get(k) == v for k, v in want.items())}
+
+    def probe(self, run: Run, name: str) -> Optional[dict]:
+        key = (run.id, name)
+        if key not in self._probes:
+            p = self.client.probe(run.id, name)
+            self._probes[key] = p.result if p.status == "succeeded" else None
+        return self._probes[key]
+
+    def values(self, fn: Callable[[Run], Optional[float]], **params: Any) -> dict[int, Optional[float]]:
+        """seed -> fn(run) over the succeeded runs of one sweep point."""
+        out = {}
+        for seed, r in self.runs(**params).items():
+            try:
+                out[seed] = fn(r)
+            except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+                out[seed] = None
+        return out
+
+    def summary(self, key: str, **params: Any) -> dict[int, Optional[float]]:
+        return self.values(lambda r: r.summary.get(key), **params)
+
+    @property
+    def failed(self) -> list[str]:
+        return [f"{r.id} ({r.status}: {r.error})" for r in self.exp.runs if r.status != "succeeded"]
+
+
+def submit_all(c: Client, bases: list[str], scale: str) -> dict[str, Study]:
+    out = {}
+    for base in dict.fromkeys(bases):
+        spec = load_spec(base, scale)
+        exp = c.submit(spec)
+        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec, exp, client=c)
+    return out
+
+
+def wait_all(c: Client, studies: dict[str, Study], timeout: float, log: Callable[[str], None] = print) -> None:
+    """Poll every experiment until it finishes; then read each one's /aggregate."""
+    deadline, pending, last = time.monotonic() + timeout, set(studies), 0.0
+    while pending:
+        for base in sorted(pending):
+            exp = c.get_experiment(studies[base].exp.id)
+            studies[base].exp = exp
+            if exp.finished:
+                pending.discard(base)
+                log(f"  {exp.status:9s} {base} ({len(exp.runs)} runs)")
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"still running after {timeout:.0f}s: {sorted(pending)}")
+        if pending and time.monotonic() - last > 60:
+            last = time.monotonic()
+            runs = [r for b in pending for r in studies[b].exp.runs]
+            done = sum(r.finished for r in runs)
+            log(f"  ... {len(pending)} experiments running, {done}/{len(runs)} of their runs finished")
+        if pending:
+            time.sleep(2.0)
+    for s in studies.values():
+        s.agg = c.aggregate(s.exp.id)
+
+
+def sizes(spec: dict[str, Any]) -> str:
+    """One line naming what was trained: model, data, training length, sweep, seeds."""
+    m, d, t = spec["model"], spec["data"], spec["train"]
+    model = ", ".join(f"{k}={v}" for k, v in m.items() if k not in ("activation",))
+    data = ", ".join(f"{k}={v}" for k, v in d.items() if k in ("name", "n_train", "image_size", "n_classes",
+                                                                 "nonlinear", "noise"))
+    train = f"{t['optimizer']} lr={t['lr']}, {t['epochs']} epochs, batch {t.get('batch_size') or 'full'}"
+    sweep = "; sweep " + ", ".join(f"{k} ∈ {v}" for k, v in (spec.get("sweep") or {}).items()) if spec.get("sweep") else ""
+    return f"{model} | {data} | {train}{sweep} | seeds {spec['seeds']}"
+
+
+def copy_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(spec)

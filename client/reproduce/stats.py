@@ -1,0 +1,98 @@
+"""Means with Student-t 95% confidence intervals, paired differences by seed, and the three-way
+conditions every verdict is built from (pass / fail / unclear). Pure Python: no numpy needed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+# two-sided 95% Student-t critical values (the 0.975 quantile), df = 1..30
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]
+PASS, FAIL, UNCLEAR = "pass", "fail", "unclear"
+
+
+def t975(df: int) -> float:
+    return _T975[df - 1] if df <= 30 else 1.96
+
+
+@dataclass
+class Stat:
+    mean: Optional[float]
+    lo: Optional[float]
+    hi: Optional[float]
+    n: int
+
+    def __str__(self) -> str:
+        if self.mean is None:
+            return "n/a (no finite values)"
+        if self.lo is None:
+            return f"{_g(self.mean)} (n={self.n}, no CI)"
+        return f"{_g(self.mean)} ± {_g(self.hi - self.mean)} (95% CI [{_g(self.lo)}, {_g(self.hi)}], n={self.n})"
+
+
+def _g(v: float) -> str:
+    return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def stat(values: Iterable[Optional[float]]) -> Stat:
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return Stat(None, None, None, 0)
+    m = sum(xs) / n
+    if n < 2:
+        return Stat(m, None, None, n)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+    h = t975(n - 1) * sd / math.sqrt(n)
+    return Stat(m, m - h, m + h, n)
+
+
+def from_api(s) -> Stat:
+    """A `client.Stat` of /aggregate or /compare (mean, ci95) as a Stat."""
+    if s is None or s.mean is None:
+        return Stat(None, None, None, 0)
+    lo, hi = (s.ci95 or [None, None])
+    return Stat(s.mean, lo, hi, s.n)
+
+
+def paired(a: dict[int, Optional[float]], b: dict[int, Optional[float]]) -> Stat:
+    """a - b over the seeds both have (the same seed = the same data and init stream)."""
+    return stat(a[k] - b[k] for k in sorted(set(a) & set(b)) if a[k] is not None and b[k] is not None)
+
+
+def ratio(a: dict[int, Optional[float]], b: dict[int, Optional[float]]) -> Stat:
+    return stat(a[k] / b[k] for k in sorted(set(a) & set(b)) if a[k] is not None and b[k])
+
+
+# ---- conditions: `pass` when the whole CI is on the claimed side, `fail` when the whole CI is on the
+# other side, `unclear` otherwise (including n < 2, where there is no CI).
+
+
+def greater(s: Stat, thr: float) -> str:
+    if s.lo is None:
+        return UNCLEAR
+    return PASS if s.lo > thr else FAIL if s.hi < thr else UNCLEAR
+
+
+def less(s: Stat, thr: float) -> str:
+    if s.lo is None:
+        return UNCLEAR
+    return PASS if s.hi < thr else FAIL if s.lo > thr else UNCLEAR
+
+
+def within(s: Stat, lo: float, hi: float) -> str:
+    if s.lo is None:
+        return UNCLEAR
+    if lo <= s.lo and s.hi <= hi:
+        return PASS
+    return FAIL if s.hi < lo or s.lo > hi else UNCLEAR
+
+
+def not_greater(s: Stat, thr: float) -> str:
+    """No evidence of exceeding thr: pass unless the whole CI is above it."""
+    if s.lo is None:
+        return UNCLEAR
+    return FAIL if s.lo > thr else PASS
