@@ -1,11 +1,13 @@
 """Property-based fuzzing of every documented operation (schemathesis against the app's own
 OpenAPI, in-process over ASGI, SQLite): no 5xx, and every response matches its declared schema.
 
-Bounded: MAX_EXAMPLES cases per operation (a few hundred in all), so it runs in CI.
+Bounded: MAX_EXAMPLES cases per operation (a few hundred in all), so it runs in CI. The longer run
+is `python -m bench.fuzz` (SKIPCORE_FUZZ_EXAMPLES cases per operation, default 200 there).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from persistence.schema import upgrade
 from tests.factories import make_settings
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = int(os.environ.get("SKIPCORE_FUZZ_EXAMPLES", "15"))
 _HOME = Path(tempfile.mkdtemp(prefix="skipcore-fuzz-"))
 
 
