@@ -108,6 +108,7 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
     from skipcore.probes import run_probe
 
     spec, model, data = prep.spec, prep.model, prep.data
+    reporter.wait_checkpoint()  # the loop's last checkpoint is stored (it may still be in flight)
     summary = _finite(dict(result.summary))
     summary["epochs_run"] = result.epochs_run
     summary.update(extra or {})
@@ -134,6 +135,7 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
             summary.update(_probe_summary(params.name, out))
             figures.probe_figure(ctx, run_id, params.name, out)  # logs a failure, never raises
     figures.training_figure(ctx, run_id)
+    reporter.wait_checkpoint()  # the final checkpoint is stored before the run is finished
     return Outcome("succeeded", None, summary)
 
 
