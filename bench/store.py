@@ -3,10 +3,10 @@ in the worker's batch sizes (one transaction per flush, as DbReporter does), the
 10^5-point history (`history(limit=10^5)`) and a `downsample(max_points=1000)` read, on SQLite
 (temp dir) and Postgres (a throwaway database, dropped at the end). Loopback only, bounded.
 
-    /work/venv/bin/python bench/store.py [--points 100000] [--batches 1000,20000] [--reads 5]
+    .venv/bin/python bench/store.py [--points 100000] [--batches 1000,20000] [--reads 5] [--api]
 Targets: ingest >= 100,000 points/s into Postgres; full 10^5 read < 300 ms; downsampled < 30 ms.
-The API-level part of the storage target (HTTP reads, POST p50/p99 and req/s at 8 clients,
-dispatch latency) is not measured by this script yet: see BENCHMARKS.md.
+`--api`: the same reads over HTTP. POST p50/p99 and req/s: bench/load.py; dispatch latency:
+bench/dispatch.py; MLflow beside it: bench/anchor_mlflow.sh.
 """
 
 from __future__ import annotations
@@ -53,14 +53,56 @@ def bench_db(ctx, label: str, n_points: int, batches: list[int], reads: int) -> 
           f"{statistics.median(down)*1e3:.1f} ms (min {min(down)*1e3:.1f}, max {max(down)*1e3:.1f})")
 
 
+def bench_api(n_points: int, reads: int) -> None:
+    """The same reads over HTTP: a real `skipcore api --workers 2` (uvicorn, uvloop/httptools) on a
+    throwaway Postgres database, 10^5 points of one run written through `upsert_points`."""
+    import httpx
+
+    from bench._service import service, tiny_spec
+
+    with service("redis", workers=0) as svc, tempdir() as tmp:
+        with httpx.Client(base_url=svc.url, timeout=60) as c:
+            r = c.post("/v1/experiments", json=tiny_spec("store-api"))
+            r.raise_for_status()
+            run_id = r.json()["runs"][0]["id"]
+            ctx = worker_context(Path(tmp), svc.db_url)
+            now = time.time()
+            for start in range(0, n_points, 20_000):  # one time stamp per 100 steps, as epochs flush
+                pts = [("train_loss", s, 1.0 / (s + 1), now + s // 100) for s in range(start, min(n_points, start + 20_000))]
+                with session_scope(ctx.sessions) as s:
+                    metrics.upsert_points(s, run_id, pts)
+            ctx.engine.dispose()
+            url = f"/v1/runs/{run_id}/metrics/train_loss"
+            for label, params, enc in [("full, identity", {}, "identity"), ("full, gzip", {}, "gzip"),
+                                       ("max_points=1000", {"max_points": 1000}, "gzip")]:
+                ts, size = [], 0
+                for _ in range(reads + 1):
+                    t0 = time.perf_counter()
+                    with c.stream("GET", url, params=params, headers={"Accept-Encoding": enc}) as resp:
+                        size = sum(len(b) for b in resp.iter_raw())
+                    ts.append(time.perf_counter() - t0)
+                ts = ts[1:]
+                print(f"api      GET {label:16s}: median {statistics.median(ts) * 1e3:.1f} ms (min {min(ts) * 1e3:.1f}, "
+                      f"max {max(ts) * 1e3:.1f}), {size:,} bytes on the wire", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--batches", default="1000,20000")
     ap.add_argument("--reads", type=int, default=5)
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--api", action="store_true", help="also the reads over HTTP (uvicorn + Postgres)")
+    ap.add_argument("--only-api", action="store_true")
     args = ap.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
+    if not args.only_api:
+        bench_repo(args, batches)
+    if args.api or args.only_api:
+        bench_api(args.points, args.reads)
+
+
+def bench_repo(args, batches: list[int]) -> None:
     with tempdir() as tmp:
         ctx = worker_context(Path(tmp))
         bench_db(ctx, "sqlite", args.points, batches, args.reads)

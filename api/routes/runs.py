@@ -62,14 +62,15 @@ def _history(key: str, pts, next_cursor: Optional[str], downsampled: bool = Fals
     10^5 pydantic Points cost more than the query. A worker stamps one time per flush of an
     epoch's scalars, so the ISO strings are memoised per distinct time."""
     times: dict[float, str] = {}
-    out = []
-    for s, v, t in pts:
+    parts = []
+    for s, v, t in pts:  # int and finite float reprs are JSON; None -> null; the ISO string needs no escaping
         ts = times.get(t)
         if ts is None:
             ts = times[t] = iso_ts(t)
-        out.append({"step": s, "value": v, "time": ts})
-    body = {"key": key, "points": out, "next_cursor": next_cursor, "downsampled": downsampled}
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), media_type="application/json")
+        parts.append(f'{{"step":{s},"value":{"null" if v is None else repr(float(v))},"time":"{ts}"}}')
+    tail = json.dumps({"next_cursor": next_cursor, "downsampled": downsampled}, separators=(",", ":"))[1:]
+    body = f'{{"key":{json.dumps(key)},"points":[{",".join(parts)}],{tail}'
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{run_id}/layers", response_model=LayerStats,

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# MLflow anchor beside bench/store.py, in one window: for each backend (SQLite, Postgres) start an
+# `mlflow server --workers 2` on 127.0.0.1, run /work/shared/anchors/mlflow_bench.py against it,
+# stop it (by its PID, children included), then run bench/store.py; the order is
+# mlflow-sqlite, ours, mlflow-postgres, ours (a b a b). MLflow lives in its own venv (pip install
+# mlflow from the registry, see /work/shared/anchors/README.md), never in the project's venv.
+#
+#   MLFLOW_VENV=/tmp/mlflow_anchor/venv bench/anchor_mlflow.sh [extra mlflow_bench.py args]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${MLFLOW_VENV:-/tmp/mlflow_anchor/venv}
+ANCHOR=${ANCHOR:-/work/shared/anchors/mlflow_bench.py}
+PY=${PY:-$ROOT/.venv/bin/python}
+PORT=${PORT:-5055}
+WORK=$(mktemp -d /tmp/mlflow_anchor_run.XXXXXX)
+DB="mlflow_anchor_$$"
+PID=""
+stop() {
+  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+    kids=$(pgrep -P "$PID" || true)
+    kill "$PID" $kids 2>/dev/null || true
+    sleep 2
+    kill -9 "$PID" $kids 2>/dev/null || true
+  fi
+  PID=""
+}
+cleanup() { stop; psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+serve() {  # $1: backend store URI
+  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$VENV/bin/mlflow" server --backend-store-uri "$1" \
+    --artifacts-destination "$WORK/art" --host 127.0.0.1 --port "$PORT" --workers 2 > "$WORK/server.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 240); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && return 0; sleep 0.5; done
+  echo "mlflow server did not start"; tail -30 "$WORK/server.log"; exit 1
+}
+echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg), nproc $(nproc)"
+serve "sqlite:///$WORK/mlflow.db"
+"$VENV/bin/python" "$ANCHOR" --url "http://127.0.0.1:$PORT" --label mlflow-sqlite --skip-limits "$@"
+stop
+"$PY" "$ROOT/bench/store.py" --reads 5
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE \"$DB\""
+serve "postgresql+psycopg://postgres@127.0.0.1:5432/$DB"
+"$VENV/bin/python" "$ANCHOR" --url "http://127.0.0.1:$PORT" --label mlflow-postgres --skip-limits "$@"
+stop
+"$PY" "$ROOT/bench/store.py" --reads 5
+echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
