@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Optional
 
 from fastapi import FastAPI, Request
@@ -29,12 +30,13 @@ log = logging.getLogger("skipcore.api")
 GZIP_MIN_BYTES = 4096
 
 
-def sweep_once(state: AppState) -> tuple[list[str], list[str]]:
-    """Requeue runs whose worker died and resend queued runs whose message may be lost."""
+def sweep_once(state: AppState, *, judge_leases: bool = True) -> tuple[list[str], list[str]]:
+    """Requeue runs whose worker died and resend queued runs whose message may be lost.
+    `judge_leases=False` leaves running runs alone (just after a database outage, see `_sweeper`)."""
     s = state.settings
     with session_scope(state.sessions) as session:
         resend, failed = run_repo.sweep(
-            session, lease_seconds=s.lease_seconds, max_attempts=s.max_attempts,
+            session, lease_seconds=s.lease_seconds if judge_leases else 1e9, max_attempts=s.max_attempts,
             requeue_after=max(60.0, 10 * s.lease_seconds),
         )
     for run_id in resend:
@@ -48,12 +50,22 @@ def sweep_once(state: AppState) -> tuple[list[str], list[str]]:
 
 
 async def _sweeper(state: AppState) -> None:
+    """Sweep every `sweep_interval_seconds`. For one lease after the API starts or its database comes
+    back, leases are not judged: heartbeats could not be written while the database was down, so
+    they all look stale, and the workers need a heartbeat interval to renew them (else a Postgres
+    restart longer than the lease would requeue every healthy run)."""
+    back_since = time.monotonic()
     while True:
         await asyncio.sleep(state.settings.sweep_interval_seconds)
+        judge = back_since is not None and time.monotonic() - back_since >= state.settings.lease_seconds
         try:
-            await run_in_threadpool(sweep_once, state)
+            await run_in_threadpool(partial(sweep_once, state, judge_leases=judge))
         except Exception:  # noqa: BLE001 - the database may be down; try again next time
             log.warning("sweeper pass failed", exc_info=True)
+            back_since = None
+            continue
+        if back_since is None:
+            back_since = time.monotonic()
 
 
 def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> FastAPI:

@@ -53,3 +53,44 @@ def test_sweeper_requeues_dead_runs_caps_attempts_and_leaves_live_leases(home):
         assert got[ids[4]]["status"] == "queued"
 
         assert sweep_once(state) == ([], [])  # a second pass right after finds nothing new
+
+
+def test_after_a_database_outage_longer_than_the_lease_healthy_runs_are_not_requeued(home, fresh_pg_url, pg_admin):
+    """Postgres unreachable for longer than the lease: no heartbeat could be written, so every running
+    run looks dead when it comes back. The sweeper waits one lease before judging leases again; the
+    worker (here: its heartbeat call, as the worker's thread makes it) renews in time and keeps its
+    run. A run nobody renews is still requeued after that lease."""
+    import time
+
+    from persistence.repo import runs as run_repo
+    from tests.api.test_db_down import _block, _dbname
+
+    settings = make_settings(home, fresh_pg_url, lease_seconds=2, heartbeat_seconds=0.5, sweep_interval_seconds=0.2)
+    upgrade(str(settings.database_url))
+    app = create_app(settings)  # with its sweeper
+    state = app.state.skipcore
+    name = _dbname(fresh_pg_url)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        exp = client.post("/v1/experiments", json=make_spec(seeds=[0, 1])).json()
+        alive, dead = [r["id"] for r in exp["runs"]]
+        with session_scope(state.sessions) as s:
+            for run_id, owner in ((alive, "worker-a"), (dead, "worker-b")):
+                assert run_repo.claim(s, run_id, owner, lease_seconds=2, max_attempts=3).reason == "claimed"
+        try:
+            _block(pg_admin, name, False)
+            time.sleep(3.0)  # longer than the lease
+        finally:
+            _block(pg_admin, name, True)
+        deadline = time.monotonic() + 4.0  # two leases after the database came back
+        time.sleep(0.8)  # the worker's next beat: its interval plus a reconnect, several sweeps later
+        while time.monotonic() < deadline:
+            try:
+                with session_scope(state.sessions) as s:
+                    assert run_repo.heartbeat(s, alive, "worker-a") is False, "worker-a lost its lease"
+            except Exception as exc:  # noqa: BLE001 - a pooled connection the outage killed
+                if "lost its lease" in str(exc):
+                    raise
+            time.sleep(0.5)
+        runs = {r["id"]: r for r in client.get(f"/v1/experiments/{exp['id']}").json()["runs"]}
+        assert runs[alive]["status"] == "running" and runs[alive]["attempts"] == 1, runs[alive]
+        assert runs[dead]["status"] == "queued", runs[dead]  # nobody renewed it: requeued after the grace

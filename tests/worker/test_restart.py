@@ -140,7 +140,12 @@ def test_redis_restart_mid_run_the_run_finishes_and_new_runs_still_flow(home, fr
         run_id = _submit(client, "before")
         wait_run(client, run_id, lambda r: r["progress"]["epoch"] >= 3 or r["status"] in FINISHED, timeout=90)
         throwaway_redis.stop()
-        time.sleep(2.0)  # the worker's consumer sees the connection drop and starts retrying
+        t0 = time.monotonic()
+        r = client.post("/v1/experiments", json={**SPEC, "name": "while-down"})  # stored; sent by the sweeper later
+        post_s = time.monotonic() - t0
+        assert r.status_code == 201, r.text
+        print(f"\nPOST while Redis is down: {r.status_code} in {post_s:.2f}s")
+        time.sleep(max(0.0, 2.0 - post_s))  # the worker's consumer sees the connection drop and starts retrying
         throwaway_redis.start()  # empty: no persistence
         t_back = time.monotonic()
         first = wait_run(client, run_id, lambda r: r["status"] in FINISHED, timeout=120, poll=0.2)
