@@ -4,6 +4,7 @@ database is unreachable."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Iterable
 
 from fastapi import FastAPI, HTTPException, Request
@@ -34,13 +35,23 @@ def field_path(loc: Iterable[Any]) -> str:
     return ".".join(parts).replace(".[", "[") or "body"
 
 
+_SWEEP_POINT = re.compile(r"^sweep ([\w.]+)=")
+_TAG_IN_PATH = re.compile(r"\.(" + "|".join(re.escape(t) for t in sorted(_TAGS, key=len, reverse=True)) + r")\.")
+
+
 def readable(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in errors:
         msg = str(e.get("msg", "invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        out.append({"field": field_path(e.get("loc", ())), "message": msg, "type": e.get("type")})
+        msg = _TAG_IN_PATH.sub(".", msg)  # "model.telescope_mlp.depth" -> "model.depth"
+        field = field_path(e.get("loc", ()))
+        if field == "body" and msg.startswith(("sweep", "seeds x sweep")):
+            # a whole-spec check about the sweep: name the sweep key, not the body
+            m = _SWEEP_POINT.match(msg)
+            field = f"sweep.{m.group(1)}" if m else "sweep"
+        out.append({"field": field, "message": msg, "type": e.get("type")})
     return out
 
 

@@ -66,7 +66,7 @@ def _bad_specs():
         ("unknown probe", json.dumps(make_spec(probes=[{"name": "saliency"}])).encode(), "probes[0]"),
         ("duplicate seeds", json.dumps(make_spec(seeds=[1, 1])).encode(), "seeds"),
         ("bad sweep path", json.dumps(make_spec(sweep={"depth": [1, 2]})).encode(), "sweep"),
-        ("bad sweep value", json.dumps(make_spec(sweep={"model.depth": [2, 0]})).encode(), "model.depth"),
+        ("bad sweep value", json.dumps(make_spec(sweep={"model.depth": [2, 0]})).encode(), "sweep.model.depth"),
         ("cnn on sine", json.dumps({**make_spec(), "model": {"family": "resnet_cnn", "depth": 8}}).encode(),
          "resnet_cnn"),
         ("name too long", json.dumps(make_spec(name="n" * 201)).encode(), "name"),
