@@ -172,7 +172,7 @@ def claim10(st: dict[str, Study], figdir: Path) -> Outcome:
     if series:
         out.figures.append(figs.lines(figdir / "claim10_identity_lesion.png",
                                       f"claim 10: depth-{deep} nets, per block (mean, 95% CI)", series, "block",
-                                      "value", logy=True))
+                                      "value"))
     return out
 
 
