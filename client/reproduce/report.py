@@ -17,6 +17,20 @@ SCALES = {
     "smoke": "`--scale smoke`: the small specs cut to at most 20 epochs (CI only; numbers mean nothing)",
 }
 
+LIMITS = {"small": [
+    "**Scale and limits.** This is the small scale: every spec's sizes are listed in its claim's section "
+    "(they are the `*_small.json` files, fewer epochs and smaller widths/depths than the seeds). EMNIST and "
+    "CIFAR-10 cannot be downloaded on this machine, so claims 5, 6 and 8-11 train on `fake_images` "
+    "(generated images with learnable class-dependent patterns). A verdict here is a verdict at this scale: "
+    "a claim that does not reproduce here may still hold at the seed's size. The full-scale report "
+    "(`--scale full`, the seeds' sizes, the real data sets under `$SKIPCORE_DATA_ROOT`) needs a GPU box "
+    "and was not run on this 2-core machine.", ""]}
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a bare | (as in mean |W|) would split the cell."""
+    return str(text).replace("|", "\\|")
+
 
 def write(path: Path, scale: str, results: list[tuple], studies: dict[str, Study], meta: dict) -> Path:
     """`results`: (claim, outcome, verdict, why) in claim order."""
@@ -28,9 +42,9 @@ def write(path: Path, scale: str, results: list[tuple], studies: dict[str, Study
              f"{meta['wall_s'] / 60:.1f} min for {meta['runs']} runs in {len(studies)} experiments",
              f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, {meta.get('device', 'CPU')}; "
              f"load average at start {meta.get('load', '?')} (shared with other users: times are noisy)",
-             f"- service: {meta['url']}", "", "## Summary", "", "| # | seed | claim | verdict |", "|---|---|---|---|"]
+             f"- service: {meta['url']}", "", *LIMITS.get(scale, []), "## Summary", "", "| # | seed | claim | verdict |", "|---|---|---|---|"]
     for cl, _, v, _ in results:
-        lines.append(f"| {cl.number} | {cl.seed} | [{cl.title}](#claim-{cl.number}) | **{v}** |")
+        lines.append(f"| {cl.number} | {cl.seed} | [{_cell(cl.title)}](#claim-{cl.number}) | **{v}** |")
     lines += ["", "## How verdicts are decided", "",
               "The rule was written before any run was looked at and is the same for every claim "
               "(`client/reproduce/verdict.py`); each claim's thresholds are stated in its section.", ""]
@@ -45,7 +59,7 @@ def write(path: Path, scale: str, results: list[tuple], studies: dict[str, Study
             lines.append(f"- `{s.file}` — {sizes(s.spec)} — experiment `{s.exp.id}` ({s.exp.status})")
         lines += ["", f"**Rule.** {cl.rule}", "", "**Measured** (mean ± 95% CI over seeds):", "",
                   "| quantity | value |", "|---|---|"]
-        lines += [f"| {what} | {val} |" for what, val in out.measured]
+        lines += [f"| {_cell(what)} | {_cell(val)} |" for what, val in out.measured]
         lines += ["", "**Conditions:**", ""]
         lines += [f"- {state.upper()}: {text}" for text, state in out.conditions]
         for f in out.figures:

@@ -111,9 +111,9 @@ def wait_all(c: Client, studies: dict[str, Study], timeout: float, log: Callable
             raise TimeoutError(f"still running after {timeout:.0f}s: {sorted(pending)}")
         if pending and time.monotonic() - last > 60:
             last = time.monotonic()
-            runs = [r for b in pending for r in studies[b].exp.runs]
+            runs = [r for s in studies.values() for r in s.exp.runs]
             done = sum(r.finished for r in runs)
-            log(f"  ... {len(pending)} experiments running, {done}/{len(runs)} of their runs finished")
+            log(f"  ... {len(pending)} experiments running; {done}/{len(runs)} runs finished")
         if pending:
             time.sleep(2.0)
     for s in studies.values():
