@@ -52,8 +52,11 @@ def execute_group(ctx: WorkerContext, run_ids: list[str], record: Callable[[str,
                 preps[rid] = p
         group = list(preps)
         ps = [preps[r] for r in group]
-        why = "one run" if len(group) < 2 else unsupported_reason(
-            [p.model for p in ps], [p.data for p in ps], ps[0].spec.train, ps[0].spec.probes)
+        try:
+            why = "one run" if len(group) < 2 else unsupported_reason(
+                [p.model for p in ps], [p.data for p in ps], ps[0].spec.train, ps[0].spec.probes)
+        except Exception as exc:  # noqa: BLE001 - cannot tell: train them singly
+            why = f"check failed: {describe(exc)}"
         if why:
             log.info("runs %s: no seed ensemble (%s); training them one by one", ",".join(group), why)
             single = group + single
@@ -94,11 +97,14 @@ def _train_together(ctx: WorkerContext, group: list[str], ps: list[Prepared], do
         for rep in reporters:
             rep.close()
         return [rid for k, rid in enumerate(group) if k not in left]
-    for rep in reporters:
-        rep.close()
-    for k, (rid, p, result, rep) in enumerate(zip(group, ps, res.results, reporters)):
-        if k not in left:
-            _finish_one(ctx, rid, p, result, rep, len(group), done)
+    try:  # heartbeats go on until each run's probes and figures are done (they can outlast the lease)
+        for k, (rid, p, result, rep) in enumerate(zip(group, ps, res.results, reporters)):
+            if k not in left:
+                _finish_one(ctx, rid, p, result, rep, len(group), done)
+                rep.close()
+    finally:
+        for rep in reporters:
+            rep.close()
     return []
 
 
