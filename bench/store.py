@@ -38,7 +38,7 @@ def bench_db(ctx, label: str, n_points: int, batches: list[int], reads: int) -> 
                 metrics.upsert_points(s, run_id, pts)
         dt = time.perf_counter() - t0
         print(f"{label:8s} ingest batch {batch:>6}: {n_points / dt:>10,.0f} points/s ({dt:.2f} s for {n_points:,})")
-    full, down = [], []
+    full, down, zoom = [], [], []
     for _ in range(reads):
         with session_scope(ctx.sessions) as s:
             t0 = time.perf_counter()
@@ -48,9 +48,13 @@ def bench_db(ctx, label: str, n_points: int, batches: list[int], reads: int) -> 
             t0 = time.perf_counter()
             metrics.downsample(s, run_id, "train_loss", 1000)
             down.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            metrics.downsample(s, run_id, "train_loss", 1000, step_min=n_points // 4 + 7, step_max=3 * n_points // 4)
+            zoom.append(time.perf_counter() - t0)
     print(f"{label:8s} full read of {n_points:,}: median {statistics.median(full)*1e3:.0f} ms "
           f"(min {min(full)*1e3:.0f}, max {max(full)*1e3:.0f}); downsample 1000: median "
-          f"{statistics.median(down)*1e3:.1f} ms (min {min(down)*1e3:.1f}, max {max(down)*1e3:.1f})")
+          f"{statistics.median(down)*1e3:.1f} ms (min {min(down)*1e3:.1f}, max {max(down)*1e3:.1f}); "
+          f"the middle half, step-bounded: median {statistics.median(zoom)*1e3:.1f} ms")
 
 
 def bench_api(n_points: int, reads: int) -> None:

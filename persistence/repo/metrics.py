@@ -367,12 +367,13 @@ def downsample(
     hides a spike, which is what a loss curve reader looks for.
 
     Two round trips: (1) count up to `max_points + 1` and the first/last step (index-only,
-    O(max_points + log n)); if the history fits, it is returned whole; (2) for a whole history,
-    the rows of the finest rollup level with at most `(max_points - 2) // 2` power-of-two buckets
-    over [first, last] (their min and max points) UNION the first and last points: an index range
-    scan of ≤ 500 rows for max_points=1000, whatever the history's length. A step-bounded read
-    (or a key without rollup rows: points loaded around `upsert_points`, one more round trip) is
-    one aggregate over the range instead: bucket min/max UNION the first and last points.
+    O(max_points + log n)); if the history fits, it is returned whole; (2) the rows of the finest
+    rollup level with at most `(max_points - 2) // 2` power-of-two buckets over [first, last]
+    (their min and max points) UNION the first and last points (and, for a step-bounded range,
+    the min/max points of the ≤ 2 buckets its bounds cut): an index range scan of ≤ 500 rows for
+    max_points=1000, whatever the history's length. A key without rollup rows (points loaded
+    around `upsert_points`) takes one more round trip, the aggregate over the range below:
+    bucket min/max UNION the first and last points.
     Postgres takes each bucket's arg-min/arg-max in one pass with `min(ARRAY[value, step, time])`
     (arrays compare element-wise: the smallest value, ties to the smallest step); SQLite uses its
     documented bare-column rule for `min()`/`max()`. Non-finite values are never a bucket's
@@ -395,9 +396,9 @@ def downsample(
 
     buckets = (max_points - 2) // 2
     params.update(lo=lo, hi=hi)
-    level = rollup.choose_level(lo, hi, buckets) if step_min is None and step_max is None else None
+    level = rollup.choose_level(lo, hi, buckets)
     if level is not None:
-        picked = _from_rollup(session, params, level)
+        picked = _from_rollup(session, params, level, dialect, bounded=step_min is not None or step_max is not None)
         if picked is not None:
             return picked
     ends = "FROM metric_points WHERE run_id = :run_id AND key = :key AND step IN (:lo, :hi)"
@@ -425,18 +426,38 @@ def downsample(
     return _rows(_fetch(session, sql, params))
 
 
-def _from_rollup(session: Session, params: dict[str, Any], level: int) -> Optional[list[Point]]:
-    """One index range scan of a rollup level plus the first and last points; None if the key
-    has no rollup rows (points loaded around `upsert_points`): the caller aggregates instead."""
-    params = {**params, "level": level, "b_lo": params["lo"] >> level, "b_hi": params["hi"] >> level}
+def _from_rollup(session: Session, params: dict[str, Any], level: int, dialect: str, *,
+                 bounded: bool) -> Optional[list[Point]]:
+    """One query: the rollup rows of `level` over [lo, hi] UNION the first and last points; None if
+    that range has no rollup rows (points loaded around `upsert_points`): the caller aggregates.
+
+    A step-bounded range may cut its first and last buckets: those (≤ 2^level steps each) give
+    their min and max from the points instead (ORDER BY value LIMIT 1 on a short index range)."""
+    lo, hi, size = params["lo"], params["hi"], 1 << level
+    b_lo, b_hi = lo >> level, hi >> level
+    edges: list[tuple[int, int]] = []
+    if bounded:
+        if lo != b_lo << level:
+            edges.append((lo, min(hi, (b_lo + 1) * size - 1)))
+            b_lo += 1
+        if hi != (b_hi + 1) * size - 1 and b_hi >= b_lo:
+            edges.append((b_hi * size, hi))
+            b_hi -= 1
+    params = {**params, "level": level, "b_lo": b_lo, "b_hi": b_hi}
+    point = ("SELECT step, value, time, CAST(NULL AS BIGINT) AS s1, CAST(NULL AS FLOAT) AS v1, "
+             "CAST(NULL AS FLOAT) AS t1 FROM metric_points")
     sql = (
         "SELECT min_step, min_value, min_time, max_step, max_value, max_time FROM metric_rollups "
         "WHERE run_id = :run_id AND key = :key AND level = :level AND bucket BETWEEN :b_lo AND :b_hi "
-        "UNION ALL SELECT step, value, time, NULL, NULL, NULL FROM metric_points "
-        "WHERE run_id = :run_id AND key = :key AND step = :lo "  # two equalities: an IN list here is
-        "UNION ALL SELECT step, value, time, NULL, NULL, NULL FROM metric_points "  # a filter, not a seek
-        "WHERE run_id = :run_id AND key = :key AND step = :hi"
+        f"UNION ALL {point} WHERE run_id = :run_id AND key = :key AND step = :lo "  # two equalities: an IN
+        f"UNION ALL {point} WHERE run_id = :run_id AND key = :key AND step = :hi"  # list is a filter, not a seek
     )
+    finite = _finite_sql(dialect)
+    for i, (a, b) in enumerate(edges):
+        params[f"e{i}a"], params[f"e{i}b"] = a, b
+        for order in ("value, step", "value DESC, step"):
+            sql += (f" UNION ALL SELECT * FROM ({point} WHERE run_id = :run_id AND key = :key AND step BETWEEN "
+                    f":e{i}a AND :e{i}b AND {finite} ORDER BY {order} LIMIT 1) AS e{i}{len(order)}")
     picked: dict[int, tuple] = {}
     summaries = 0
     for s0, v0, t0, s1, v1, t1 in _fetch(session, sql, params):
@@ -444,7 +465,7 @@ def _from_rollup(session: Session, params: dict[str, Any], level: int) -> Option
         if s1 is not None:
             picked[s1] = (s1, v1, t1)
             summaries += 1
-    if not summaries:
+    if not summaries and b_lo <= b_hi:
         return None
     return _rows(picked[s] for s in sorted(picked))
 

@@ -123,3 +123,20 @@ def rebuilt_rows_for(db, run_id, key):
         s.execute(text("DELETE FROM metric_rollups WHERE run_id = :r"), {"r": run_id})
         rollup.rebuild(s, run_id, key)
     return rollup_rows(db, run_id)
+
+
+@pytest.mark.parametrize("bounds", [(1000, 3999), (1, 19_998), (17, 4113), (4096, 8191), (5, 60), (12_345, 12_999)])
+def test_step_bounded_downsample_uses_rollups_and_keeps_the_contract(db, run_id, bounds, monkeypatch):
+    rng = np.random.default_rng(bounds[0])
+    values = np.cumsum(rng.normal(size=20_000))
+    values[rng.integers(0, 20_000, size=5)] = np.nan
+    bulk_load(db, run_id, "loss", values)
+    lo, hi = bounds
+    calls = []
+    fetch = metrics._fetch
+    monkeypatch.setattr(metrics, "_fetch", lambda *a, **k: calls.append(a[1]) or fetch(*a, **k))
+    with session_scope(db) as s:
+        pts = metrics.downsample(s, run_id, "loss", 100, step_min=lo, step_max=hi)
+    check_downsample(pts, values[lo : hi + 1], 100, first=lo)
+    if hi - lo + 1 > 100:
+        assert len(calls) == 2 and "metric_rollups" in calls[1]
