@@ -28,12 +28,10 @@ from sqlalchemy.orm import Session
 
 from persistence.models import LatestMetric, LayerStat
 from persistence.repo import rollup
+from persistence.repo.metric_writes import COPY_MIN, PG_ROWS, SQLITE_ROWS, upsert_points  # noqa: F401 (re-exported)
 
 Point = tuple[int, Optional[float], float]  # (step, value or None if non-finite, unix time)
 
-SQLITE_ROWS = 500  # rows per multi-row VALUES statement on SQLite (5 variables a row, far below the limit)
-PG_ROWS = 1000  # rows per multi-row VALUES statement on Postgres (5,000 parameters, limit 65,535)
-COPY_MIN = 200  # below this many points, COPY's temp-table set-up costs more than it saves
 _MAX_FLOAT = 1.7976931348623157e308
 
 
@@ -91,170 +89,7 @@ def _finite_sql(dialect: str, column: str = "value") -> str:
     return f"typeof({column}) IN ('real', 'integer') AND abs({column}) <= {_MAX_FLOAT!r}"
 
 
-def _prepare(points: Iterable[tuple[str, int, float, float]], nan: Any) -> tuple[list[tuple], dict[str, tuple]]:
-    """Dedupe on (key, step), last write wins; return rows and the max-step row per key."""
-    rows: dict[tuple[str, int], tuple] = {}
-    for key, step, value, t in points:
-        value = float(value)
-        if value != value:  # NaN
-            value = nan
-        step = int(step)
-        rows[(key, step)] = (key, step, value, float(t))
-    latest: dict[str, tuple] = {}
-    for row in rows.values():
-        cur = latest.get(row[0])
-        if cur is None or row[1] > cur[1]:
-            latest[row[0]] = row
-    return list(rows.values()), latest
-
-
-_COLS = "run_id, key, step, value, time"
-_ON_CONFLICT = "ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, time = excluded.time"
-
-
-def _values_sql(n: int, mark: str) -> str:
-    row = "(" + ", ".join([mark] * 5) + ")"
-    return f"INSERT INTO metric_points ({_COLS}) VALUES " + ", ".join([row] * n) + " " + _ON_CONFLICT
-
-
-def _executemany_values(session: Session, run_id: str, rows: list[tuple], per_stmt: int, mark: str) -> None:
-    """Multi-row VALUES upserts: full chunks in one executemany (psycopg 3 pipelines it), then the rest."""
-    cur = session.connection().connection.driver_connection.cursor()
-    try:
-        flat = [x for key, step, value, t in rows for x in (run_id, key, step, value, t)]
-        full = len(rows) // per_stmt
-        width = per_stmt * 5
-        if full:
-            cur.executemany(_values_sql(per_stmt, mark), [flat[i * width : (i + 1) * width] for i in range(full)])
-        if len(rows) % per_stmt:
-            cur.execute(_values_sql(len(rows) % per_stmt, mark), flat[full * width :])
-    finally:
-        cur.close()
-
-
-def _copy_upsert(session: Session, run_id: str, rows: list[tuple]) -> None:
-    """Postgres: binary COPY into a temp table, then one INSERT ... SELECT ... ON CONFLICT."""
-    cur = session.connection().connection.driver_connection.cursor()
-    try:
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _skipcore_points "
-            "(key text, step int8, value float8, time float8) ON COMMIT DROP"
-        )
-        with cur.copy("COPY _skipcore_points (key, step, value, time) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "int8", "float8", "float8"])
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(
-            f"INSERT INTO metric_points ({_COLS}) SELECT %s, key, step, value, time FROM _skipcore_points "
-            f"ORDER BY key, step {_ON_CONFLICT}",
-            (run_id,),
-        )
-        cur.execute("DROP TABLE _skipcore_points")
-    finally:
-        cur.close()
-
-
-def _upsert_latest(session: Session, run_id: str, latest: dict[str, tuple], dialect: str) -> None:
-    """Move latest_metrics forward: only where the batch's step is >= the stored one.
-
-    Raw DBAPI like the points: SQLAlchemy's Float would turn SQLite's 'NaN' text back into a
-    float NaN, which SQLite then stores as NULL.
-    """
-    mark = "%s" if dialect == "postgresql" else "?"
-    sql = (
-        f"INSERT INTO latest_metrics ({_COLS}) VALUES ({', '.join([mark] * 5)}) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value, "
-        "time = excluded.time WHERE latest_metrics.step <= excluded.step"
-    )
-    cur = session.connection().connection.driver_connection.cursor()
-    try:
-        cur.executemany(sql, [(run_id, k, s, v, t) for k, s, v, t in latest.values()])
-    finally:
-        cur.close()
-
-
 # ----------------------------------------------------------------------------------------- writes
-
-
-def upsert_points(
-    session: Session,
-    run_id: str,
-    points: Sequence[tuple[str, int, float, float]],
-    *,
-    method: str = "auto",
-) -> int:
-    """Write `(key, step, value, time)` points; the same (key, step) again replaces the value.
-
-    First one read of the run's `latest_metrics`: if every point's step is beyond its key's
-    latest step (the common case: training appends), no conflict is possible, and on Postgres
-    (method "auto" or "copy") the points are binary-COPYed straight into metric_points inside a
-    savepoint, and folded into the rollups (`persistence.repo.rollup.merge_batch`). Otherwise
-    (a resumed run re-writing steps), the upsert paths below, then the rollup buckets covering
-    each key's step span are rebuilt from the points.
-
-    Upserts, Postgres: `method="copy"` (binary COPY into a temp table + one INSERT ... SELECT ... ON
-    CONFLICT; the default for batches of `COPY_MIN` points or more, measured fastest) or
-    `method="values"` (executemany of 1,000-row INSERT ... VALUES ... ON CONFLICT statements,
-    pipelined by psycopg 3). SQLite: always multi-row VALUES, 500 rows a statement. Duplicates
-    within the batch are collapsed first (last one wins). Also moves `latest_metrics` forward
-    (never back: only if the batch's step per key is ≥ the stored one). Returns the number of
-    distinct points written.
-    """
-    if method not in ("auto", "copy", "values"):
-        raise ValueError(f"method must be 'auto', 'copy' or 'values', got {method!r}")
-    if not points:
-        return 0
-    dialect = _dialect(session)
-    rows, latest = _prepare(points, "NaN" if dialect == "sqlite" else math.nan)
-    stored = dict(_fetch(session, "SELECT key, step FROM latest_metrics WHERE run_id = :run_id", {"run_id": run_id}))
-    fresh = all(step > stored.get(key, step - 1) for key, step, _, _ in rows)
-    copied = fresh and dialect == "postgresql" and method != "values" and _copy_fresh(session, run_id, rows)
-    if fresh and dialect == "postgresql" and method != "values" and not copied:
-        fresh = False  # a concurrent writer stored some of these steps: upsert and rebuild
-    if not copied:
-        if dialect == "postgresql":
-            if method == "auto":
-                method = "copy" if len(rows) >= COPY_MIN else "values"
-            if method == "copy":
-                _copy_upsert(session, run_id, rows)
-            else:
-                _executemany_values(session, run_id, rows, PG_ROWS, "%s")
-        else:
-            _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
-    if fresh:  # only new (key, step)s: fold them into the rollups
-        rollup.merge_batch(session, run_id, rollup.batch_rows(rows), dialect)
-    else:  # some steps re-written: an old extreme may be gone, recompute the buckets they touch
-        spans: dict[str, list[int]] = {}
-        for key, step, _, _ in rows:
-            span = spans.setdefault(key, [step, step])
-            span[0], span[1] = min(span[0], step), max(span[1], step)
-        for key, (lo, hi) in spans.items():
-            rollup.rebuild(session, run_id, key, lo, hi)
-    _upsert_latest(session, run_id, latest, dialect)
-    return len(rows)
-
-
-def _copy_fresh(session: Session, run_id: str, rows: list[tuple]) -> bool:
-    """Postgres, only new (key, step)s (every step beyond the key's latest): binary COPY straight
-    into metric_points, inside a savepoint. False (nothing written) if a concurrent writer got
-    there first (unique violation): the caller then upserts."""
-    import psycopg
-
-    cur = session.connection().connection.driver_connection.cursor()
-    try:
-        cur.execute("SAVEPOINT skipcore_copy")
-        try:
-            with cur.copy(f"COPY metric_points ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "text", "int8", "float8", "float8"])
-                for key, step, value, t in rows:
-                    copy.write_row((run_id, key, step, value, t))
-        except psycopg.errors.UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT skipcore_copy")
-            return False
-        cur.execute("RELEASE SAVEPOINT skipcore_copy")
-        return True
-    finally:
-        cur.close()
 
 
 def upsert_layer_stats(session: Session, run_id: str, rows: Sequence[tuple[str, int, Sequence[float]]]) -> None:
