@@ -97,9 +97,11 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
         result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
                      seed=prep.seed, device=prep.device, resume=prep.resume)
         reporter.flush()
+        # the heartbeat keeps the lease through the final checkpoint, probes and figures: they can
+        # outlast the lease, and the sweeper would requeue a run it thinks dead
+        return after_training(ctx, run_id, prep, result, reporter)
     finally:
         reporter.close()
-    return after_training(ctx, run_id, prep, result, reporter)
 
 
 def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any, reporter: DbReporter,
