@@ -211,3 +211,32 @@ def test_pool_child_sigkill_on_redis_is_requeued_by_reject_on_worker_lost(home, 
         assert redelivery < 20, redelivery  # well inside the 30 s lease: not a lease expiry
         check_nothing_lost(client, {"killed_at_epoch": killed_at_epoch, "redelivery_s": redelivery, "final": final},
                            home / "worker0.log")
+
+
+def test_probes_and_figures_longer_than_the_lease_keep_it(home):
+    """After training come the final checkpoint, the probes and the figures. They can take longer
+    than the lease; the heartbeat must go on meanwhile, or the sweeper requeues a healthy run and it
+    trains again (seen: three attempts, then `failed`)."""
+    from datetime import datetime
+
+    lease = 1.0
+    settings = dict(device="cpu", lease_seconds=str(lease), heartbeat_seconds="0.1", sweep_interval_seconds="0.1",
+                    metric_flush_seconds="0.2")
+    spec = make_spec(name="long-probes", model={"family": "telescope_mlp", "depth": 8, "width": 32},
+                     train={"epochs": 3, "checkpoint_every": 1},
+                     probes=[{"name": "loss_landscape", "dims": 2, "points": 25, "n_samples": 512},
+                             {"name": "weight_magnitude"}, {"name": "skip_ablation", "grid_points": 64}],
+                     seeds=[0])
+    with service.embedded(home, **settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        exp = client.post("/v1/experiments", json=spec).json()
+        done = service.wait_for(client, f"/v1/experiments/{exp['id']}", {"succeeded", "failed", "cancelled"},
+                                timeout=240)
+        for run in done["runs"]:
+            assert run["status"] == "succeeded", run
+            assert run["attempts"] == 1 and run["resumes"] == 0, run  # never requeued, never trained twice
+            last = client.get(f"/v1/runs/{run['id']}/metrics/val_loss").json()["points"][-1]
+            after = (datetime.fromisoformat(run["finished_at"].replace("Z", "+00:00"))
+                     - datetime.fromisoformat(last["time"].replace("Z", "+00:00"))).total_seconds()
+            assert after > lease, f"probes took {after:.2f}s, not longer than the lease: make them longer"
+            print(f"\nrun {run['id'][:8]}: {after:.1f}s of probes and figures after training, lease {lease}s, "
+                  f"attempts {run['attempts']}")
