@@ -139,9 +139,22 @@ def upsert_points(
         return 0
     dialect = session.get_bind().dialect.name
     rows, latest = _prepare(points, "NaN" if dialect == "sqlite" else math.nan)
-    stored = dict(_query(session, "SELECT key, step FROM latest_metrics WHERE run_id = {}", (run_id,), dialect))
+    conn = session.connection().connection.driver_connection
+    if dialect == "postgresql":  # one round trip: the savepoint (used by _copy_fresh) and the read
+        with conn.pipeline():
+            conn.execute("SAVEPOINT skipcore_copy")
+            cur = conn.execute("SELECT key, step FROM latest_metrics WHERE run_id = %s", (run_id,))
+        stored = dict(cur.fetchall())
+    else:
+        stored = dict(_query(session, "SELECT key, step FROM latest_metrics WHERE run_id = {}", (run_id,), dialect))
     fresh = all(step > stored.get(key, step - 1) for key, step, _, _ in rows)
     copied = fresh and dialect == "postgresql" and method != "values" and _copy_fresh(session, run_id, rows)
+    if copied:  # the rest in one round trip (psycopg pipeline mode: no wait between statements)
+        with conn.pipeline():
+            conn.execute("RELEASE SAVEPOINT skipcore_copy")
+            rollup.merge_batch(session, run_id, rollup.batch_rows(rows), dialect)
+            _upsert_latest(session, run_id, latest, dialect)
+        return len(rows)
     if fresh and dialect == "postgresql" and method != "values" and not copied:
         fresh = False  # a concurrent writer stored some of these steps: upsert and rebuild
     if not copied:
@@ -174,8 +187,7 @@ def _copy_fresh(session: Session, run_id: str, rows: list[tuple]) -> bool:
     import psycopg
 
     cur = session.connection().connection.driver_connection.cursor()
-    try:
-        cur.execute("SAVEPOINT skipcore_copy")
+    try:  # the caller set SAVEPOINT skipcore_copy, and releases it on success
         try:
             with cur.copy(f"COPY metric_points ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["text", "text", "int8", "float8", "float8"])
@@ -184,7 +196,6 @@ def _copy_fresh(session: Session, run_id: str, rows: list[tuple]) -> bool:
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT skipcore_copy")
             return False
-        cur.execute("RELEASE SAVEPOINT skipcore_copy")
         return True
     finally:
         cur.close()
