@@ -6,6 +6,7 @@ session and stopped by its process group; the Redis db is flushed of our queue a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
     url = f"http://127.0.0.1:{port}"
     db, admin = None, None
     procs: list[subprocess.Popen] = []
+    ok = False
     try:
         if profile == "embedded":
             db_url = f"sqlite:///{home}/skipcore.db"
@@ -114,6 +116,7 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
                                           start_new_session=True))
         _wait_healthy(url, procs[0], home / "proc0.log")
         yield Service(url, db_url, home, env, procs)
+        ok = True
     finally:
         for p in reversed(procs):
             _stop(p)
@@ -126,6 +129,8 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (db,))
             admin.execute(f'DROP DATABASE IF EXISTS "{db}"')
             admin.close()
+        if ok:  # on a failure the logs stay for reading
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def tiny_spec(name: str = "tiny", **train) -> dict:
