@@ -148,13 +148,20 @@ def results(
     from rich.console import Console
     from rich.table import Table
 
-    names = sorted({k for r in exp.runs for k, v in r.summary.items() if isinstance(v, (int, float))})
+    found = {k for r in exp.runs for k, v in r.summary.items() if isinstance(v, (int, float))} - _BOOKKEEPING
+    names = [k for k in _FIRST if k in found] + sorted(found - set(_FIRST))
     table = Table(title=f"{exp.name} ({exp.id}): {exp.status}")
     for col in ["run", "seed", "params", "status", *names]:
-        table.add_column(col, justify="right" if col in names else "left")
+        table.add_column(col, justify="right" if col in names else "left", overflow="fold")
     for r in exp.runs:
         table.add_row(r.id[:8], str(r.seed), _short(r.params), r.status, *(_num(r.summary.get(k)) for k in names))
-    Console().print(table)
+    # piped into a file or another program: as wide as the table needs, never cut to 80 columns
+    wide = None if sys.stdout.isatty() else max(120, 40 + 14 * len(names))
+    Console(width=wide).print(table)
+
+
+_FIRST = ("val_loss", "train_loss", "val_accuracy", "train_accuracy", "val_iou", "mc_error")  # the headline numbers
+_BOOKKEEPING = {"ensemble_size", "resumed_from"}  # in --json, not in the table
 
 
 def _results_json(exp: Experiment, agg: Any) -> dict[str, Any]:
