@@ -1,16 +1,22 @@
 """Engine and the one session context manager (commit, roll back, close).
 
 SQLite gets foreign_keys=ON, a busy timeout and WAL, as MLflow's managed session maker does.
+Postgres connections are pinged (`SELECT 1`) on checkout only when they sat idle in the pool for
+`PING_IDLE_SECONDS` or more, not on every checkout as `pool_pre_ping` does: a busy pool saves one
+round trip a request, and a connection that outlived a database restart is still replaced before
+use (a restart shorter than that window costs one request a 503, and the pool is then renewed).
 """
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -31,7 +37,30 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - the pool drops it and checks out a fresh one
+            raise DisconnectionError(f"stale connection: {exc}") from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -91,18 +91,11 @@ def create_experiment(
         return unprocessable([problem])
 
     body_hash = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    if idempotency_key:
-        prior = repo.by_idempotency_key(session, principal.owner, idempotency_key)
-        if prior is not None:
-            return _replay(prior, body_hash, response)
-    wait = state.limiter.check(principal.owner)
-    if wait is not None:
-        raise HTTPException(429, f"over {state.settings.submissions_per_minute} submissions per minute",
-                            headers={"Retry-After": str(int(wait) + 1)})
-
     plans = spec.expand()
     try:
-        exp = repo.create(
+        # the idempotency check is folded into the INSERT (ON CONFLICT DO NOTHING): a reused key
+        # writes nothing and answers with the prior experiment; a concurrent twin waits for ours
+        exp = repo.insert_new(
             session,
             name=spec.name,
             spec=spec.model_dump(mode="json"),
@@ -111,15 +104,26 @@ def create_experiment(
             idempotency_key=idempotency_key,
             body_hash=body_hash,
         )
-        out = experiment_out(exp)
-        session.commit()
-    except IntegrityError:
-        # a concurrent request with the same Idempotency-Key won the race
+    except IntegrityError as exc:
+        # a concurrent request with the same Idempotency-Key won the race (databases without ON CONFLICT)
+        exp, integrity = None, exc
+    else:
+        integrity = None
+    if exp is None:
         session.rollback()
         prior = repo.by_idempotency_key(session, principal.owner, idempotency_key or "")
         if prior is None:
-            raise
+            if integrity is not None:
+                raise integrity
+            raise HTTPException(409, "Idempotency-Key in use by a request that did not finish; retry")
         return _replay(prior, body_hash, response)
+    wait = state.limiter.check(principal.owner)  # replays above are not counted
+    if wait is not None:
+        session.rollback()  # nothing stored
+        raise HTTPException(429, f"over {state.settings.submissions_per_minute} submissions per minute",
+                            headers={"Retry-After": str(int(wait) + 1)})
+    out = experiment_out(exp)
+    session.commit()
     enqueue(state, [r.id for r in out.runs])
     response.headers["Location"] = f"/v1/experiments/{out.id}"
     return out

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Sequence
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from persistence.models import FINISHED, Experiment, Run, utcnow
@@ -53,6 +53,49 @@ def create(
     ]
     session.add(exp)
     session.flush()
+    return exp
+
+
+def insert_new(
+    session: Session,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    runs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    owner: str,
+    idempotency_key: Optional[str] = None,
+    body_hash: Optional[str] = None,
+) -> Optional[Experiment]:
+    """`create` in two statements, for the submit path: the experiment row with the idempotency check
+    folded in (`INSERT ... ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING id`), then all
+    its runs in one multi-row INSERT. Returns the new experiment (detached objects, every field set),
+    or None when the owner already used the key (nothing was written; read the prior one)."""
+    now = utcnow()
+    exp = Experiment(id=new_id(), name=name, owner=owner, status="queued", spec=spec,
+                     spec_hash=body_hash or spec_hash(spec), idempotency_key=idempotency_key, created_at=now,
+                     started_at=None, finished_at=None, error=None)
+    row = {c: getattr(exp, c) for c in ("id", "name", "owner", "status", "spec", "spec_hash", "idempotency_key",
+                                        "created_at")}
+    dialect = session.get_bind().dialect.name
+    if idempotency_key and dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        stmt = upsert(Experiment).values(row).on_conflict_do_nothing(index_elements=["owner", "idempotency_key"])
+        if session.execute(stmt.returning(Experiment.id)).first() is None:
+            return None
+    else:  # no key (or another database): a plain INSERT; a duplicate key raises IntegrityError
+        session.execute(insert(Experiment).values(row))
+    rows = [dict(id=new_id(), experiment_id=exp.id, index=i, seed=seed, params=params, spec=run_spec,
+                 status="queued", created_at=now, enqueued_at=now, started_at=None, finished_at=None, error=None,
+                 summary={}, layer_names=[], epoch=0, epochs=int(run_spec.get("train", {}).get("epochs", 0)),
+                 eta_seconds=None, attempts=0, resumes=0, lease_owner=None, heartbeat_at=None,
+                 cancel_requested=False, checkpoint_epoch=None, checkpoint_uri=None)
+            for i, (seed, params, run_spec) in enumerate(runs)]
+    if rows:
+        session.execute(insert(Run), rows)  # executemany: one multi-row INSERT (insertmanyvalues)
+    exp.runs = [Run(**r) for r in rows]
     return exp
 
 
