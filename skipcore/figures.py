@@ -398,28 +398,43 @@ def depth_sweep(aggregate: dict, metric: str = "depth_error.mc_error", param: Op
     return _render("depth_sweep", fig, vega)
 
 
+def _curve_keys(history: dict) -> tuple[list[str], list[str]]:
+    return ([k for k in ("train_loss", "val_loss") if history.get(k)],
+            [k for k in ("train_acc", "val_acc") if history.get(k)])
+
+
+@_safe
+def training_vega(history: dict) -> Optional[dict]:
+    """The Vega-Lite spec of `training_curves` alone (no drawing: a few ms), or None without losses.
+    `history` maps a metric key to [(step, value), ...]; the rows are the figure's data."""
+    losses, accs = _curve_keys(history)
+    if not losses:
+        return None
+    rows: list[dict] = []
+    for k in losses + accs:
+        steps, vals = _arr([p[0] for p in history[k]]), _arr([p[1] for p in history[k]])
+        rows += _rows(epoch=steps.tolist(), value=vals.tolist(), metric=[k] * len(steps))
+    return _vega("Training curves", rows, mark="line", encoding={
+        "x": _enc("epoch", "quantitative", "epoch"), "y": _enc("value", "quantitative", "value"),
+        "color": _enc("metric", "nominal", "metric")})
+
+
 @_safe
 def training_curves(history: dict, records: Any = None) -> Optional[Figure]:
     """Loss (and accuracy) over epochs; `history` maps a metric key to [(step, value), ...]."""
-    losses = [k for k in ("train_loss", "val_loss") if history.get(k)]
-    accs = [k for k in ("train_acc", "val_acc") if history.get(k)]
+    losses, accs = _curve_keys(history)
     if not losses:
         return None
     fig, axes = _new(2 if accs else 1, width=6.0 if accs else 7.5)
-    rows: list[dict] = []
     for ax, keys, ylabel in zip(axes, (losses, accs), ("loss (data term)", "accuracy (fraction)")):
         for k in keys:
             steps, vals = _arr([p[0] for p in history[k]]), _arr([p[1] for p in history[k]])
             ax.plot(steps, vals, "-" if len(steps) > 30 else "o-", ms=3, label=k)
-            rows += _rows(epoch=steps.tolist(), value=vals.tolist(), metric=[k] * len(steps))
         if keys is losses:
             _positive_log(ax, *[_arr([p[1] for p in history[k]]) for k in keys])
         ax.set(xlabel="epoch", ylabel=ylabel, title=ylabel.split(" (")[0].capitalize() + " over training")
         ax.legend(fontsize=8)
-    vega = _vega("Training curves", rows, mark="line", encoding={
-        "x": _enc("epoch", "quantitative", "epoch"), "y": _enc("value", "quantitative", "value"),
-        "color": _enc("metric", "nominal", "metric")})
-    return _render("training", fig, vega)
+    return _render("training", fig, training_vega(history))
 
 
 FIGURES: dict[str, Callable[..., Optional[Figure]]] = {

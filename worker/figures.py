@@ -4,6 +4,11 @@
 `probe_figure` after each succeeded probe (`skipcore.figures.FIGURES`); `training_figure` once per
 run, from the train/val loss (and accuracy) history read back from the database. Drawing a figure
 never fails a run: any error is logged and the run goes on.
+
+The training figure's PNG and SVG are not drawn here: the worker stores its Vega-Lite spec (the
+curve data inlined, a few ms) and the API draws the two from it on first request
+(`api/lazy_figures.py`). Drawing them with matplotlib took 0.2-0.5 s of every run: most of a
+short run's time, for pictures most runs never show.
 """
 
 from __future__ import annotations
@@ -64,12 +69,18 @@ def _history(ctx: WorkerContext, run_id: str) -> dict[str, list[tuple[int, Optio
 
 
 def training_figure(ctx: WorkerContext, run_id: str) -> list[str]:
-    """Draw and store the training curves (`figures/training.*`) from the run's metric history."""
+    """Store the training curves' Vega-Lite spec (`figures/training.vl.json`) from the run's metric
+    history. Returns the names the figure is served under: `.png` and `.svg` too, which the API
+    draws from that spec when they are first listed or downloaded."""
     try:
         from skipcore import figures
 
-        fig = figures.training_curves(_history(ctx, run_id))
-        return store(ctx, run_id, fig) if fig is not None else []
+        vega = figures.training_vega(_history(ctx, run_id))
+        if vega is None:
+            return []
+        name = "figures/training.vl.json"
+        record_any(ctx, run_id, name, "vega", json.dumps(vega, allow_nan=False).encode(), "application/json")
+        return ["figures/training.png", "figures/training.svg", name]
     except Exception:  # noqa: BLE001
         log.exception("training figure of run %s failed", run_id)
         return []

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from api import lazy_figures
 from api.deps import SessionDep, StateDep, get_principal
 from api.errors import not_found
 from api.schemas import ArtifactList, ArtifactOut
@@ -29,10 +30,13 @@ def list_artifacts(request: Request, state: StateDep, session: SessionDep, run_i
     if run is None or (not principal.sees_all and run.experiment.owner != principal.owner):
         raise not_found("run", run_id)
     key, ttl = state.settings.signing_key(), state.settings.url_ttl_seconds
+    arts = repo.list_for_run(session, run_id)
+    if lazy_figures.pending(a.name for a in arts) and lazy_figures.render(session, state.store, run_id):
+        arts = repo.list_for_run(session, run_id)  # the training figure, drawn now (once)
     return ArtifactList(items=[
         ArtifactOut(name=a.name, kind=a.kind, size=a.size, sha256=a.sha256, content_type=a.content_type,
                     url=str(request.base_url).rstrip("/") + signed_url(key, _path(run_id, a.name), ttl))
-        for a in repo.list_for_run(session, run_id)
+        for a in arts
     ])
 
 
@@ -61,6 +65,8 @@ def download_artifact(
     if run is None:
         raise not_found("run", run_id)
     art = repo.get(session, run_id, name)  # the name is looked up, never joined into a path
+    if art is None and lazy_figures.is_lazy(name) and lazy_figures.render(session, state.store, run_id):
+        art = repo.get(session, run_id, name)  # drawn on this first request
     if art is None:
         raise not_found("artifact", name)
     return StreamingResponse(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from api import report
+from api import lazy_figures, report
 from api.deps import ExperimentDep, SessionDep, StateDep
 from api.signing import signed_url
 from api.stats import finite_number
@@ -25,6 +25,7 @@ CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base
 
 def _figures(session, run_id: str, order: list[str], key: bytes, ttl: int) -> list[tuple[str, str, dict[str, str]]]:
     names = {a.name for a in artifact_repo.list_for_run(session, run_id) if a.name.startswith("figures/")}
+    names.update(lazy_figures.pending(names))  # drawn when the page first downloads them
     url = lambda name: signed_url(key, f"/v1/runs/{run_id}/artifacts/{name}", ttl)  # noqa: E731
     stems = sorted({n[len("figures/"):-len(".png")] for n in names if n.endswith(".png")},
                    key=lambda s: (order.index(s) if s in order else len(order), s))
