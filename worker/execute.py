@@ -147,7 +147,7 @@ def _final_state(model: Any, result: Any) -> dict[str, Any]:
 
 def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:
     """Scalar probe outputs that belong in the run summary (aggregates and compare read these)."""
-    picks = {"depth_error": ["mc_error"], "l1_linearity": ["fraction_pruned", "r2_linear"]}
+    picks = {"depth_error": ["mc_error"], "l1_linearity": ["fraction_pruned", "r2"]}
     return {f"{name}.{k}": out[k] for k in picks.get(name, []) if isinstance(out.get(k), (int, float))}
 
 
