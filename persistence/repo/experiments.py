@@ -186,11 +186,13 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
-def roll_up(session: Session, exp: Experiment) -> None:
-    """Recompute the experiment's status and times from its runs."""
-    statuses = [r.status for r in exp.runs]
+def roll_up(session: Session, exp: Experiment, runs: Optional[Sequence[Any]] = None) -> None:
+    """Recompute the experiment's status and times from its runs (`runs`: rows with the run
+    columns read here, in run order; the loaded `exp.runs` when not given)."""
+    runs = exp.runs if runs is None else runs
+    statuses = [r.status for r in runs]
     if statuses and all(s in FINISHED for s in statuses):
-        failed = [r for r in exp.runs if r.status == "failed"]
+        failed = [r for r in runs if r.status == "failed"]
         if failed:
             exp.status = "failed"
             exp.error = f"{len(failed)} of {len(statuses)} runs failed; first: {failed[0].error}"
@@ -198,25 +200,46 @@ def roll_up(session: Session, exp: Experiment) -> None:
             exp.status = "cancelled"
         else:
             exp.status = "succeeded"
-        exp.finished_at = exp.finished_at or max((_aware(r.finished_at) for r in exp.runs if r.finished_at),
+        exp.finished_at = exp.finished_at or max((_aware(r.finished_at) for r in runs if r.finished_at),
                                                  default=utcnow())
     elif any(s == "cancelling" for s in statuses) or (
-        any(r.cancel_requested for r in exp.runs) and not any(s == "queued" for s in statuses)
+        any(r.cancel_requested for r in runs) and not any(s == "queued" for s in statuses)
     ):
         exp.status = "cancelling"
     elif any(s in ("running",) or s in FINISHED for s in statuses):
         exp.status = "running"
     else:
         exp.status = "queued"
-    starts = [_aware(r.started_at) for r in exp.runs if r.started_at]
+    starts = [_aware(r.started_at) for r in runs if r.started_at]
     if starts and exp.started_at is None:
         exp.started_at = min(starts)
 
 
 def roll_up_id(session: Session, experiment_id: str) -> None:
-    exp = get(session, experiment_id)
+    """`roll_up` reading only the five run columns it needs (not every run's spec and summary:
+    a 200-run sweep's roll-up after each run was most of a short run's finish)."""
+    exp = session.get(Experiment, experiment_id)
     if exp is not None:
-        roll_up(session, exp)
+        session.flush()
+        runs = session.execute(
+            select(Run.status, Run.error, Run.finished_at, Run.cancel_requested, Run.started_at)
+            .where(Run.experiment_id == experiment_id).order_by(Run.index)
+        ).all()
+        roll_up(session, exp, runs)
+
+
+def mark_started(session: Session, experiment_id: str, now: datetime) -> None:
+    """A run of the experiment was just claimed: what `roll_up` would then compute, in one UPDATE.
+    A queued experiment has only queued runs and no cancel request (cancelling finishes its queued
+    runs at once), so it becomes running; any other status stays; `started_at` is the first claim."""
+    from sqlalchemy import case, func
+
+    session.execute(
+        update(Experiment).where(Experiment.id == experiment_id)
+        .values(status=case((Experiment.status == "queued", "running"), else_=Experiment.status),
+                started_at=func.coalesce(Experiment.started_at, now))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def count_recent(session: Session, owner: str, since: datetime) -> int:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.models import FINISHED, Run, utcnow
 from persistence.repo import events
-from persistence.repo.experiments import roll_up_id
+from persistence.repo.experiments import mark_started, roll_up_id
 
 
 @dataclass
@@ -34,7 +34,8 @@ def get(session: Session, run_id: str) -> Optional[Run]:
 def claim(session: Session, run_id: str, worker: str, *, lease_seconds: float, max_attempts: int) -> Claim:
     now = utcnow()
     stale = now - timedelta(seconds=lease_seconds)
-    res = session.execute(
+    # one UPDATE ... RETURNING takes the lease and hands back the row (no read after it)
+    run = session.scalars(
         update(Run)
         .where(
             Run.id == run_id,
@@ -50,19 +51,18 @@ def claim(session: Session, run_id: str, worker: str, *, lease_seconds: float, m
             lease_owner=worker,
             heartbeat_at=now,
             attempts=Run.attempts + 1,
+            started_at=func.coalesce(Run.started_at, now),
         )
-        .execution_options(synchronize_session=False)
-    )
+        .returning(Run)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).first()
+    if run is not None:
+        events.append(session, run.id, "status", {"status": "running", "attempt": run.attempts})
+        mark_started(session, run.experiment_id, now)
+        return Claim(run, "claimed")
     run = session.get(Run, run_id, populate_existing=True)
     if run is None:
         return Claim(None, "unknown")
-    if res.rowcount == 1:
-        if run.started_at is None:
-            run.started_at = now
-        events.append(session, run.id, "status", {"status": "running", "attempt": run.attempts})
-        session.flush()
-        roll_up_id(session, run.experiment_id)
-        return Claim(run, "claimed")
     if run.status in FINISHED:
         return Claim(run, "finished")
     if run.cancel_requested:
@@ -132,15 +132,25 @@ def finish(
     error: Optional[str] = None,
     summary: Optional[dict[str, Any]] = None,
 ) -> bool:
-    """End a run (only its lease holder may, when `worker` is given). Returns whether it did."""
-    run = session.get(Run, run_id, populate_existing=True)
-    if run is None or run.status in FINISHED:
-        return False
-    if worker is not None and run.lease_owner != worker:
-        return False
+    """End a run (only its lease holder may, when `worker` is given). Returns whether it did.
+    One conditional UPDATE ... RETURNING, the status event, and the experiment's roll-up."""
+    values: dict[str, Any] = dict(status=status, error=error, finished_at=utcnow(), lease_owner=None)
     if summary is not None:
-        run.summary = summary
-    _finish(session, run, status, error)
+        values["summary"] = summary
+    if status == "succeeded":
+        values["epoch"] = case((Run.epochs > 0, Run.epochs), else_=Run.epoch)
+        values["eta_seconds"] = case((Run.epochs > 0, 0.0), else_=Run.eta_seconds)
+    stmt = update(Run).where(Run.id == run_id, Run.status.not_in(sorted(FINISHED)))
+    if worker is not None:
+        stmt = stmt.where(Run.lease_owner == worker)
+    row = session.execute(
+        stmt.values(**values).returning(Run.experiment_id).execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return False
+    events.append(session, run_id, "status", {"status": status, "error": error})
+    session.flush()
+    roll_up_id(session, row.experiment_id)
     return True
 
 
