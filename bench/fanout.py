@@ -107,7 +107,7 @@ def breakdown(n: int = 10) -> dict[str, float]:
 
     for owner, name, label in [(wx, "prepare", "prepare (load spec, data, model)"), (loop, "fit", "fit (training)"),
                                (DbReporter, "checkpoint", "final checkpoint"), (DbReporter, "flush", "metric flushes"),
-                               (wf, "training_figure", "training figure (png+svg+vega)")]:
+                               (wf, "training_figure", "training figure (vega; png+svg on demand)")]:
         timed(owner, name, label)
     db = f"skipcore_fanout_{uuid.uuid4().hex[:10]}"
     admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
