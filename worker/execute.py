@@ -84,16 +84,18 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
 def execute(ctx: WorkerContext, run_id: str) -> Outcome:
     from skipcore.train.loop import fit
 
-    prep = prepare(ctx, run_id)
-    if isinstance(prep, Outcome):
-        return prep
-    if prep.resume is not None:
-        with session_scope(ctx.sessions) as s:
-            run_repo.note_resume(s, run_id)
-        log.info("run %s resumes from the checkpoint of epoch %s", run_id, prep.checkpoint_epoch)
-
-    reporter = DbReporter(ctx, run_id, prep.spec.train.epochs)
+    # the heartbeat starts at once: loading data, building the model (a first CUDA init) and
+    # reading the checkpoint can outlast the lease, and the sweeper would requeue a live run
+    reporter = DbReporter(ctx, run_id, 0)
     try:
+        prep = prepare(ctx, run_id)
+        if isinstance(prep, Outcome):
+            return prep
+        reporter.epochs = prep.spec.train.epochs
+        if prep.resume is not None:
+            with session_scope(ctx.sessions) as s:
+                run_repo.note_resume(s, run_id)
+            log.info("run %s resumes from the checkpoint of epoch %s", run_id, prep.checkpoint_epoch)
         result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
                      seed=prep.seed, device=prep.device, resume=prep.resume)
         reporter.flush()
