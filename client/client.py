@@ -13,199 +13,40 @@ Every 4xx/5xx raises `ApiError(status, detail)` with the server's message.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
 import httpx
 
+from client.errors import ApiError, ChecksumError
+from client.errors import check as _check
+from client.models import (
+    FINISHED,
+    Aggregate,
+    AggregatePoint,
+    Artifact,
+    CompareItem,
+    Comparison,
+    Event,
+    Experiment,
+    LayerMatrix,
+    LayerStat,
+    Point,
+    Probe,
+    Progress,
+    Run,
+    Stat,
+)
+from client.models import probe_of as _probe
+from client.sse import sse_fields as _sse_fields
+
+__all__ = ["DEFAULT_URL", "FINISHED", "Aggregate", "AggregatePoint", "ApiError", "Artifact", "ChecksumError", "Client",
+           "CompareItem", "Comparison", "Event", "Experiment", "LayerMatrix", "LayerStat", "Point", "Probe",
+           "Progress", "Run", "Stat"]
+
 DEFAULT_URL = "http://127.0.0.1:8000"
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
-
-
-class ApiError(Exception):
-    """An error answer: `status` is the HTTP status, `detail` the server's `detail` (a string, or
-    a list of field errors for a 422), `message` one readable line."""
-
-    def __init__(self, status: int, detail: Any, message: Optional[str] = None) -> None:
-        self.status, self.detail = status, detail
-        if message is None:
-            if isinstance(detail, list):
-                message = "; ".join(f"{e.get('field', '?')}: {e.get('message', e)}" if isinstance(e, dict) else str(e)
-                                    for e in detail)
-            else:
-                message = str(detail)
-        self.message = message
-        super().__init__(f"HTTP {status}: {message}")
-
-
-class ChecksumError(Exception):
-    """A downloaded artifact's sha256 differs from the one the server listed."""
-
-
-# ------------------------------------------------------------------------------------ data classes
-
-
-@dataclass
-class Progress:
-    epoch: int = 0
-    epochs: int = 0
-    fraction: Optional[float] = None
-    eta_seconds: Optional[float] = None
-
-    @classmethod
-    def of(cls, d: Optional[dict]) -> "Progress":
-        d = d or {}
-        return cls(d.get("epoch") or 0, d.get("epochs") or 0, d.get("fraction"), d.get("eta_seconds"))
-
-
-@dataclass
-class Run:
-    id: str
-    experiment_id: str
-    status: str
-    seed: int
-    params: dict[str, Any]
-    progress: Progress
-    summary: dict[str, Any]
-    error: Optional[str] = None
-    started_at: Optional[str] = None
-    finished_at: Optional[str] = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    @classmethod
-    def of(cls, d: dict) -> "Run":
-        return cls(d["id"], d["experiment_id"], d["status"], d["seed"], d.get("params") or {},
-                   Progress.of(d.get("progress")), d.get("summary") or {}, d.get("error"), d.get("started_at"),
-                   d.get("finished_at"), d)
-
-
-@dataclass
-class Experiment:
-    id: str
-    name: str
-    status: str
-    created_at: str
-    spec: dict[str, Any]
-    runs: list[Run]
-    error: Optional[str] = None
-    started_at: Optional[str] = None
-    finished_at: Optional[str] = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    @classmethod
-    def of(cls, d: dict) -> "Experiment":
-        return cls(d["id"], d["name"], d["status"], d["created_at"], d.get("spec") or {},
-                   [Run.of(r) for r in d.get("runs") or []], d.get("error"), d.get("started_at"),
-                   d.get("finished_at"), d)
-
-
-@dataclass
-class Point:
-    step: int
-    value: Optional[float]
-    time: str
-
-
-@dataclass
-class LayerStat:
-    name: str
-    step: int
-    values: list[Optional[float]]
-
-
-@dataclass
-class LayerMatrix:
-    name: str
-    layers: list[str]
-    steps: list[int]
-    values: list[list[Optional[float]]]
-
-
-@dataclass
-class Probe:
-    name: str
-    status: str
-    result: dict[str, Any]
-    error: Optional[str] = None
-
-
-@dataclass
-class Artifact:
-    name: str
-    kind: str
-    size: int
-    sha256: str
-    url: str
-    content_type: str = "application/octet-stream"
-
-
-@dataclass
-class Stat:
-    mean: Optional[float]
-    std: Optional[float]
-    ci95: Optional[list[float]]
-    n: int = 0
-
-    @classmethod
-    def of(cls, d: dict) -> "Stat":
-        return cls(d.get("mean"), d.get("std"), d.get("ci95"), d.get("n", 0))
-
-
-@dataclass
-class AggregatePoint:
-    params: dict[str, Any]
-    n: int
-    runs: dict[str, int]
-    run_ids: list[str]
-    metrics: dict[str, Stat]
-    layers: Optional[dict[str, dict[str, list]]] = None
-
-
-@dataclass
-class Aggregate:
-    experiment_id: str
-    points: list[AggregatePoint]
-    metrics: list[str]
-
-
-@dataclass
-class CompareItem:
-    id: str
-    name: str
-    status: str
-    spec: dict[str, Any]
-    runs: int
-    summary: dict[str, Stat]
-
-
-@dataclass
-class Comparison:
-    experiments: list[CompareItem]
-    metrics: list[str]
-
-
-@dataclass
-class Event:
-    """One Server-Sent Event: `event` is status | progress | metrics; `data` the parsed JSON."""
-
-    id: Optional[str]
-    event: str
-    data: Any
-
-
-# ------------------------------------------------------------------------------------------ client
 
 
 class Client:
@@ -239,6 +80,16 @@ class Client:
         _check(r)
         return r.json()
 
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """GET `path` page by page: each body in turn, passing its `next_cursor` on until there is none."""
+        cursor: Optional[str] = None
+        while True:
+            page = self._request("GET", path, params={**params, **({"cursor": cursor} if cursor else {})})
+            yield page
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
     # -- experiments
 
     def submit(self, spec: dict[str, Any], idempotency_key: Optional[str] = None) -> Experiment:
@@ -250,14 +101,9 @@ class Client:
 
     def list_experiments(self, status: Optional[str] = None, page_size: Optional[int] = None) -> Iterator[Experiment]:
         """Every experiment (newest first), following the cursors page by page."""
-        cursor: Optional[str] = None
-        while True:
-            params = {k: v for k, v in (("status", status), ("limit", page_size), ("cursor", cursor)) if v}
-            page = self._request("GET", "/v1/experiments", params=params)
+        params = {k: v for k, v in (("status", status), ("limit", page_size)) if v}
+        for page in self._pages("/v1/experiments", params):
             yield from (Experiment.of(e) for e in page["items"])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
 
     def cancel(self, experiment_id: str) -> Experiment:
         return Experiment.of(self._request("POST", f"/v1/experiments/{experiment_id}/cancel"))
@@ -290,15 +136,8 @@ class Client:
         if max_points is not None:
             body = self._request("GET", path, params={**base, "max_points": max_points})
             return [Point(**p) for p in body["points"]]
-        out: list[Point] = []
-        cursor: Optional[str] = None
-        while True:
-            params = {**base, **({"limit": page_size} if page_size else {}), **({"cursor": cursor} if cursor else {})}
-            body = self._request("GET", path, params=params)
-            out.extend(Point(**p) for p in body["points"])
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return out
+        params = {**base, **({"limit": page_size} if page_size else {})}
+        return [Point(**p) for body in self._pages(path, params) for p in body["points"]]
 
     def layers(self, run_id: str, name: Optional[str] = None, step: Optional[int] = None) -> list[LayerStat]:
         params = {k: v for k, v in (("name", name), ("step", step)) if v is not None}
@@ -404,48 +243,3 @@ class Client:
             if final or not got_any or not reconnect:
                 return  # the server ended the stream: the run is over (or nothing more will come)
 
-
-def _check(r: httpx.Response) -> None:
-    if r.status_code < 400:
-        return
-    try:
-        body = r.json()
-    except ValueError:
-        raise ApiError(r.status_code, r.text or r.reason_phrase) from None
-    if isinstance(body, dict):
-        raise ApiError(r.status_code, body.get("detail", body), body.get("message"))
-    raise ApiError(r.status_code, body)
-
-
-def _probe(p: dict) -> Probe:
-    return Probe(p["name"], p["status"], p.get("result") or {}, p.get("error"))
-
-
-def _sse_fields(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
-    """Parse an event stream: yields ("retry", ms) and ("event", Event) at each blank line."""
-    eid: Optional[str] = None
-    kind, data = "message", []
-    for line in lines:
-        line = line.rstrip("\r")
-        if not line:
-            if data:
-                text = "\n".join(data)
-                try:
-                    payload = json.loads(text)
-                except ValueError:
-                    payload = text
-                yield "event", Event(eid, kind, payload)
-            kind, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue  # comment (keep-alive)
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "id":
-            eid = value
-        elif name == "event":
-            kind = value
-        elif name == "data":
-            data.append(value)
-        elif name == "retry" and value.isdigit():
-            yield "retry", int(value)
