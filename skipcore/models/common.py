@@ -1,12 +1,22 @@
-"""Helpers shared by the MLP families: activation lookup, input size, layer statistics names."""
+"""Helpers shared by the model families: activations, sizes, the hidden Linear stack, init, block API.
+
+MLPs: `check_size`, `hidden_stack` / `run_stack` (the `hidden.{i}` chain of plain, telescope and
+skip-layer MLPs), `init_named` (each `layer_names()` module, in that order), `block_layer_names` and
+`mlp_args` (what every MLP `build()` reads from a spec and DataInfo).
+Block API (resnet_mlp, highway_mlp, resnet_cnn): `BlockAPI`. CNNs: `init_conv_bn`, `pool_fc`,
+`image_channels`.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from skipcore.models.init import init_layer
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -46,3 +56,129 @@ def weight_layer_names(model: nn.Module) -> list[str]:
 def select(mask: Tensor, on: Tensor, off: Tensor) -> Tensor:
     """`on` where the 0-d bool `mask` is set, else `off`; no host sync (torch.where)."""
     return torch.where(mask, on, off)
+
+
+# ----------------------------------------------------------------------------- MLPs
+def check_size(cls: str, depth: int, width: int, *, min_width: int = 1) -> None:
+    """Raise the ValueError naming `depth`/`width` unless depth >= 1 and width >= min_width."""
+    if depth < 1 or width < min_width:
+        raise ValueError(
+            f"{cls} needs depth >= 1 and width >= {min_width}, got depth={depth!r}, width={width!r}"
+        )
+
+
+def hidden_stack(in_features: int, width: int, depth: int) -> nn.ModuleList:
+    """`depth` Linear layers in -> width -> ... -> width (module names `hidden.{i}`)."""
+    return nn.ModuleList(nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
+
+
+def run_stack(layers: nn.ModuleList, act: nn.Module, h: Tensor) -> Tensor:
+    """h -> act(layer(h)) through every layer."""
+    for layer in layers:
+        h = act(layer(h))
+    return h
+
+
+def hidden_names(depth: int) -> list[str]:
+    return [f"hidden.{i}" for i in range(depth)]
+
+
+def block_layer_names(depth: int, inner: Sequence[str]) -> list[str]:
+    """["input", layers.{i}.{inner...} for every block, "output"]: the block MLPs' weight layers."""
+    return ["input", *[f"layers.{i}.{fc}" for i in range(depth) for fc in inner], "output"]
+
+
+def init_named(model: nn.Module, scheme: str) -> None:
+    """`init_layer` on every `model.layer_names()` module, in that order (the seeded order)."""
+    for name in model.layer_names():
+        init_layer(model.get_submodule(name), scheme, activation=model.activation)
+
+
+def mlp_args(params: Any, info: Any, *extra: str) -> dict[str, Any]:
+    """The keyword arguments every MLP family takes, plus the spec fields named in `extra`."""
+    args = {
+        "in_features": in_features(info.in_shape),
+        "out_features": info.n_outputs,
+        "depth": params.depth,
+        "width": params.width,
+        "activation": params.activation,
+        "init": params.init,
+    }
+    return args | {name: getattr(params, name) for name in extra}
+
+
+# ----------------------------------------------------------------------------- block API
+class BlockAPI:
+    """The probes' block contract, for an nn.Module with a bool `block_mask` buffer (one per block).
+
+    The network provides `_block_names()` (module names, in order) and `_run(x)` -> (output of the
+    last block, the input of every block). `set_blocks(mask)` keeps (True) or lesions (False) each
+    block; True/False for all, or one bool per block. `_block_mask(mask)` validates the mask and
+    `_sync_mask()` runs after every change (a no-op unless the network caches the mask).
+    """
+
+    block_mask: Tensor
+
+    def blocks(self) -> list[tuple[str, nn.Module]]:
+        return [(name, self.get_submodule(name)) for name in self._block_names()]
+
+    def set_blocks(self, mask: bool | Sequence[bool] | Tensor) -> None:
+        """Keep (True) or lesion (False) each block; True/False for all or one bool per block."""
+        self.block_mask.copy_(self._block_mask(mask))
+        self._sync_mask()
+
+    def block_inputs(self, x: Tensor) -> list[Tensor]:
+        return self._run(x)[1]
+
+    def _block_mask(self, mask: bool | Sequence[bool] | Tensor) -> Tensor:
+        return bool_mask(mask, self.block_mask.numel(), "block_mask")
+
+    def _sync_mask(self) -> None:
+        pass
+
+
+class LayerBlocks(BlockAPI):
+    """BlockAPI for an MLP: `input` Linear, blocks `layers.{i}` on a residual stream, masked by torch.where."""
+
+    def _block_names(self) -> list[str]:
+        return [f"layers.{i}" for i in range(len(self.layers))]
+
+    def features(self, x: Tensor) -> Tensor:
+        """x_L, the stream after the last block."""
+        return self._run(x)[0]
+
+    def _run(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        h, inputs = self.input(x.flatten(1)), []
+        for i, block in enumerate(self.layers):
+            inputs.append(h)
+            h = torch.where(self.block_mask[i], block(h), h)
+        return h, inputs
+
+
+# ----------------------------------------------------------------------------- CNNs
+def init_conv_bn(model: nn.Module, init: str) -> None:
+    """`he`: Kaiming-normal (fan_out) Conv2d weights; BatchNorm2d to (1, 0) either way."""
+    if init not in ("he", "default"):
+        raise ValueError(f"init must be 'he' or 'default', got {init!r}")
+    for m in model.modules():
+        if init == "he" and isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def conv_linear_names(model: nn.Module) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def pool_fc(h: Tensor, fc: nn.Module) -> Tensor:
+    """Global average pooling, then the classifier."""
+    return fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+
+
+def image_channels(family: str, info: Any) -> int:
+    """C of a (C, H, W) input, or a ValueError naming the family."""
+    if len(info.in_shape) != 3:
+        raise ValueError(f"{family} needs (C, H, W) images, got in_shape {info.in_shape}")
+    return info.in_shape[0]

@@ -25,8 +25,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from skipcore.models.common import bool_mask, in_features, make_activation
-from skipcore.models.init import init_layer
+from skipcore.models.common import bool_mask, in_features, init_named, make_activation
 
 
 class DenseSkipMLP(nn.Module):
@@ -55,8 +54,7 @@ class DenseSkipMLP(nn.Module):
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        for name in self.layer_names():
-            init_layer(self.get_submodule(name), init, activation=self.activation)
+        init_named(self, init)
 
     def layer_names(self) -> list[str]:
         return [f"main.{k}" for k in range(len(self.main))] + [f"skips.{i}_{j}" for i, j in self.pairs]

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skipcore.models.common import conv_linear_names, image_channels, init_conv_bn, pool_fc
+
 
 # ----------------------------------------------------------------------------- blocks
 class DenseLayer(nn.Module):
@@ -95,35 +97,24 @@ class DenseNetCNN(nn.Module):
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        if init not in ("he", "default"):
-            raise ValueError(f"init must be 'he' or 'default', got {init!r}")
-        for m in self.modules():
-            if init == "he" and isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self, init)
+        nn.init.zeros_(self.fc.bias)
 
     def layer_names(self) -> list[str]:
-        return [n for n, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return conv_linear_names(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)
         for name, mod in self.named_children():
             if name.startswith(("block", "trans")):
                 h = mod(h)
-        h = F.relu(self.final_bn(h))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        return pool_fc(F.relu(self.final_bn(h)), self.fc)
 
 
 # ----------------------------------------------------------------------------- build
 def build(params: Any, info: Any) -> DenseNetCNN:
-    if len(info.in_shape) != 3:
-        raise ValueError(f"densenet_cnn needs (C, H, W) images, got in_shape {info.in_shape}")
     return DenseNetCNN(
-        in_channels=info.in_shape[0],
+        in_channels=image_channels("densenet_cnn", info),
         n_classes=info.n_outputs,
         growth_rate=params.growth_rate,
         block_layers=tuple(params.block_layers),

@@ -12,13 +12,10 @@ closed (b_T -> -inf) every layer is exactly the identity. Same block interface a
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 from torch import Tensor, nn
 
-from skipcore.models.common import bool_mask, in_features, make_activation
-from skipcore.models.init import init_layer
+from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
 from skipcore.nn.gates import TransformGate, highway
 
 
@@ -40,7 +37,7 @@ class HighwayBlock(nn.Module):
         return highway(x, self.act(self.transform(x)), self.gate(x))
 
 
-class HighwayMLP(nn.Module):
+class HighwayMLP(LayerBlocks, nn.Module):
     def __init__(
         self,
         *,
@@ -53,8 +50,7 @@ class HighwayMLP(nn.Module):
         init: str = "he",
     ) -> None:
         super().__init__()
-        if depth < 1 or width < 1:
-            raise ValueError(f"HighwayMLP needs depth >= 1 and width >= 1, got depth={depth!r}, width={width!r}")
+        check_size("HighwayMLP", depth, width)
         self.depth, self.width, self.activation = depth, width, activation
         self.input = nn.Linear(in_features, width)
         self.layers = nn.ModuleList(
@@ -65,46 +61,16 @@ class HighwayMLP(nn.Module):
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        for name in self.layer_names():
-            init_layer(self.get_submodule(name), init, activation=self.activation)
+        init_named(self, init)
         for block in self.layers:
             block.gate.reset_bias()
 
     def layer_names(self) -> list[str]:
-        inner = [f"layers.{i}.{fc}" for i in range(self.depth) for fc in ("transform", "gate.linear")]
-        return ["input", *inner, "output"]
-
-    def blocks(self) -> list[tuple[str, nn.Module]]:
-        return [(f"layers.{i}", b) for i, b in enumerate(self.layers)]
-
-    def set_blocks(self, mask: bool | Sequence[bool] | Tensor) -> None:
-        """Keep (True) or lesion (False: y = x) each layer; True/False for all or `depth` bools."""
-        self.block_mask.copy_(bool_mask(mask, self.depth, "block_mask"))
-
-    def block_inputs(self, x: Tensor) -> list[Tensor]:
-        return self._run(x)[1]
-
-    def features(self, x: Tensor) -> Tensor:
-        return self._run(x)[0]
-
-    def _run(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        h, inputs = self.input(x.flatten(1)), []
-        for i, block in enumerate(self.layers):
-            inputs.append(h)
-            h = torch.where(self.block_mask[i], block(h), h)
-        return h, inputs
+        return block_layer_names(self.depth, ("transform", "gate.linear"))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output(self.features(x))
 
 
 def build(params, info) -> HighwayMLP:
-    return HighwayMLP(
-        in_features=in_features(info.in_shape),
-        out_features=info.n_outputs,
-        depth=params.depth,
-        width=params.width,
-        activation=params.activation,
-        gate_bias=params.gate_bias,
-        init=params.init,
-    )
+    return HighwayMLP(**mlp_args(params, info, "gate_bias"))

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from skipcore.models.common import in_features, make_activation
-from skipcore.models.init import init_layer
+from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
 
 
 class PlainMLP(nn.Module):
@@ -23,34 +22,22 @@ class PlainMLP(nn.Module):
         init: str = "he",
     ) -> None:
         super().__init__()
-        if depth < 1 or width < 1:
-            raise ValueError(f"PlainMLP needs depth >= 1 and width >= 1, got depth={depth!r}, width={width!r}")
+        check_size("PlainMLP", depth, width)
         self.depth, self.width, self.activation = depth, width, activation
-        self.hidden = nn.ModuleList(nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
+        self.hidden = hidden_stack(in_features, width, depth)
         self.act = make_activation(activation)
         self.output = nn.Linear(width, out_features)
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        for layer in [*self.hidden, self.output]:
-            init_layer(layer, init, activation=self.activation)
+        init_named(self, init)
 
     def layer_names(self) -> list[str]:
-        return [f"hidden.{i}" for i in range(self.depth)] + ["output"]
+        return hidden_names(self.depth) + ["output"]
 
     def forward(self, x: Tensor) -> Tensor:
-        h = x.flatten(1)
-        for layer in self.hidden:
-            h = self.act(layer(h))
-        return self.output(h)
+        return self.output(run_stack(self.hidden, self.act, x.flatten(1)))
 
 
 def build(params, info) -> PlainMLP:
-    return PlainMLP(
-        in_features=in_features(info.in_shape),
-        out_features=info.n_outputs,
-        depth=params.depth,
-        width=params.width,
-        activation=params.activation,
-        init=params.init,
-    )
+    return PlainMLP(**mlp_args(params, info))

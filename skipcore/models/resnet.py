@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skipcore.models.common import BlockAPI, conv_linear_names, image_channels, init_conv_bn, pool_fc
 from skipcore.nn.drop_path import drop_path
 from skipcore.nn.shortcuts import Shortcut, residual_sum
 
@@ -139,7 +140,7 @@ class BasicBlock(nn.Module):
 
 
 # ----------------------------------------------------------------------------- network
-class ResNetCNN(nn.Module):
+class ResNetCNN(BlockAPI, nn.Module):
     def __init__(
         self,
         *,
@@ -193,39 +194,30 @@ class ResNetCNN(nn.Module):
         return nn.Sequential(*blocks), out_channels
 
     def _init_weights(self, init: str, zero_init_residual: bool) -> None:
-        if init not in ("he", "default"):
-            raise ValueError(f"init must be 'he' or 'default', got {init!r}")
-        for m in self.modules():
-            if init == "he" and isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self, init)
         if zero_init_residual:
             for _, blk in self.blocks():
                 blk.zero_init_last()
 
-    # ------------------------------------------------------------------ block API
-    def blocks(self) -> list[tuple[str, BasicBlock]]:
-        mods = dict(self.named_modules())
-        return [(name, mods[name]) for name in self._names]
+    # ------------------------------------------------------------------ block API (BlockAPI)
+    # blocks(), set_blocks(mask) (removed blocks return `lesion(x)`), block_inputs(x).
+    def _block_names(self) -> list[str]:
+        return self._names
 
-    def set_blocks(self, mask: bool | Sequence[bool] | torch.Tensor) -> None:
-        """Keep (True) or remove (False) each block (one bool: all); removed blocks return `lesion(x)`."""
+    def _block_mask(self, mask: bool | Sequence[bool] | torch.Tensor) -> torch.Tensor:
         if isinstance(mask, bool):
             mask = [mask] * len(self._names)
         mask = torch.as_tensor(mask, dtype=torch.bool).to(self.block_mask.device)
         if mask.shape != self.block_mask.shape:
             raise ValueError(f"block mask needs {len(self._names)} entries, got {tuple(mask.shape)}")
-        self.block_mask.copy_(mask)
-        self._sync_mask()
+        return mask
 
     def _sync_mask(self) -> None:
         # A host copy, so that forward does not sync with the device on every step.
         self._active = tuple(bool(b) for b in self.block_mask.tolist())
 
     def layer_names(self) -> list[str]:
-        return [n for n, m in self.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return conv_linear_names(self)
 
     def _run_blocks(self, x: torch.Tensor, inputs: list | None = None) -> torch.Tensor:
         for active, (_, blk) in zip(self._active, self.blocks()):
@@ -234,24 +226,21 @@ class ResNetCNN(nn.Module):
             x = blk(x) if active else blk.lesion(x)
         return x
 
-    def block_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         inputs: list[torch.Tensor] = []
-        self._run_blocks(self.stem(x), inputs)
-        return inputs
+        return self._run_blocks(self.stem(x), inputs), inputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self._run_blocks(self.stem(x))
         if self.pre:
             h = F.relu(self.final_bn(h))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        return pool_fc(h, self.fc)
 
 
 # ----------------------------------------------------------------------------- build
 def build(params: Any, info: Any) -> ResNetCNN:
-    if len(info.in_shape) != 3:
-        raise ValueError(f"resnet_cnn needs (C, H, W) images, got in_shape {info.in_shape}")
     return ResNetCNN(
-        in_channels=info.in_shape[0],
+        in_channels=image_channels("resnet_cnn", info),
         n_classes=info.n_outputs,
         depth=params.depth,
         widths=tuple(params.widths),

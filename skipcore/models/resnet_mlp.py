@@ -17,13 +17,10 @@ input tensor of every block.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 from torch import Tensor, nn
 
-from skipcore.models.common import bool_mask, in_features, make_activation
-from skipcore.models.init import init_layer
+from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
 from skipcore.nn.drop_path import DropPath
 
 
@@ -54,7 +51,7 @@ class PreActBlock(nn.Module):
         return f"residual_scale={self.residual_scale:g}"
 
 
-class ResNetMLP(nn.Module):
+class ResNetMLP(LayerBlocks, nn.Module):
     def __init__(
         self,
         *,
@@ -68,8 +65,7 @@ class ResNetMLP(nn.Module):
         stochastic_depth: float = 1.0,
     ) -> None:
         super().__init__()
-        if depth < 1 or width < 1:
-            raise ValueError(f"ResNetMLP needs depth >= 1 and width >= 1, got depth={depth!r}, width={width!r}")
+        check_size("ResNetMLP", depth, width)
         self.depth, self.width, self.activation = depth, width, activation
         self.input = nn.Linear(in_features, width)
         self.layers = nn.ModuleList(
@@ -87,50 +83,17 @@ class ResNetMLP(nn.Module):
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        scheme = "he" if init == "zero_residual" else init
-        for name in self.layer_names():
-            init_layer(self.get_submodule(name), scheme, activation=self.activation)
+        init_named(self, "he" if init == "zero_residual" else init)
         if init == "zero_residual":
             for _, block in self.blocks():
                 block.zero_init_last()
 
     def layer_names(self) -> list[str]:
-        inner = [f"layers.{i}.{fc}" for i in range(self.depth) for fc in ("fc1", "fc2")]
-        return ["input", *inner, "output"]
-
-    def blocks(self) -> list[tuple[str, nn.Module]]:
-        return [(f"layers.{i}", b) for i, b in enumerate(self.layers)]
-
-    def set_blocks(self, mask: bool | Sequence[bool] | Tensor) -> None:
-        """Keep (True) or lesion (False: y = x) each block; True/False for all or `depth` bools."""
-        self.block_mask.copy_(bool_mask(mask, self.depth, "block_mask"))
-
-    def block_inputs(self, x: Tensor) -> list[Tensor]:
-        return self._run(x)[1]
-
-    def features(self, x: Tensor) -> Tensor:
-        """x_L, the residual stream after the last block (before the closing activation)."""
-        return self._run(x)[0]
-
-    def _run(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        h, inputs = self.input(x.flatten(1)), []
-        for i, block in enumerate(self.layers):
-            inputs.append(h)
-            h = torch.where(self.block_mask[i], block(h), h)
-        return h, inputs
+        return block_layer_names(self.depth, ("fc1", "fc2"))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output(self.act(self.features(x)))
 
 
 def build(params, info) -> ResNetMLP:
-    return ResNetMLP(
-        in_features=in_features(info.in_shape),
-        out_features=info.n_outputs,
-        depth=params.depth,
-        width=params.width,
-        activation=params.activation,
-        init=params.init,
-        residual_scale=params.residual_scale,
-        stochastic_depth=params.stochastic_depth,
-    )
+    return ResNetMLP(**mlp_args(params, info, "residual_scale", "stochastic_depth"))

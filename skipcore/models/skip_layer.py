@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from skipcore.models.common import in_features, make_activation
-from skipcore.models.init import init_layer
+from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
 
 
 class SkipLayerMLP(nn.Module):
@@ -31,11 +30,10 @@ class SkipLayerMLP(nn.Module):
         init: str = "default",
     ) -> None:
         super().__init__()
-        if depth < 1 or width < 0:
-            raise ValueError(f"SkipLayerMLP needs depth >= 1 and width >= 0, got depth={depth!r}, width={width!r}")
+        check_size("SkipLayerMLP", depth, width, min_width=0)
         self.depth = depth if width > 0 else 0
         self.width, self.activation, self.out_features = width, activation, out_features
-        self.hidden = nn.ModuleList(nn.Linear(in_features if i == 0 else width, width) for i in range(self.depth))
+        self.hidden = hidden_stack(in_features, width, self.depth)
         self.act = make_activation(activation)
         self.output = nn.Linear(width, out_features) if width > 0 else None
         self.direct = nn.Linear(in_features, out_features, bias=width == 0) if skip_layer else None
@@ -44,11 +42,10 @@ class SkipLayerMLP(nn.Module):
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        for name in self.layer_names():
-            init_layer(self.get_submodule(name), init, activation=self.activation)
+        init_named(self, init)
 
     def layer_names(self) -> list[str]:
-        names = [f"hidden.{i}" for i in range(self.depth)]
+        names = hidden_names(self.depth)
         if self.output is not None:
             names.append("output")
         if self.direct is not None:
@@ -60,10 +57,7 @@ class SkipLayerMLP(nn.Module):
         if self.output is None:
             base = torch.zeros(x.shape[0], self.out_features, device=x.device, dtype=x.dtype)
             return base + self.bias if self.bias is not None else base
-        h = x.flatten(1)
-        for layer in self.hidden:
-            h = self.act(layer(h))
-        return self.output(h)
+        return self.output(run_stack(self.hidden, self.act, x.flatten(1)))
 
     def linear_term(self, x: Tensor) -> Tensor:
         """W_skip x (+ its bias when width is 0); zeros without the skip layer."""
@@ -76,12 +70,4 @@ class SkipLayerMLP(nn.Module):
 
 
 def build(params, info) -> SkipLayerMLP:
-    return SkipLayerMLP(
-        in_features=in_features(info.in_shape),
-        out_features=info.n_outputs,
-        depth=params.depth,
-        width=params.width,
-        activation=params.activation,
-        skip_layer=params.skip_layer,
-        init=params.init,
-    )
+    return SkipLayerMLP(**mlp_args(params, info, "skip_layer"))

@@ -21,8 +21,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from skipcore.models.common import bool_mask, in_features, make_activation
-from skipcore.models.init import init_layer
+from skipcore.models.common import bool_mask, check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args
 
 
 class TelescopeMLP(nn.Module):
@@ -37,21 +36,19 @@ class TelescopeMLP(nn.Module):
         init: str = "he",
     ) -> None:
         super().__init__()
-        if depth < 1 or width < 1:
-            raise ValueError(f"TelescopeMLP needs depth >= 1 and width >= 1, got depth={depth!r}, width={width!r}")
+        check_size("TelescopeMLP", depth, width)
         self.depth, self.width, self.activation = depth, width, activation
-        self.hidden = nn.ModuleList(nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
+        self.hidden = hidden_stack(in_features, width, depth)
         self.act = make_activation(activation)
         self.output = nn.Linear(width, out_features)
         self.register_buffer("skip_mask", torch.ones(depth, dtype=torch.bool))
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        for layer in [*self.hidden, self.output]:
-            init_layer(layer, init, activation=self.activation)
+        init_named(self, init)
 
     def layer_names(self) -> list[str]:
-        return [f"hidden.{i}" for i in range(self.depth)] + ["output"]
+        return hidden_names(self.depth) + ["output"]
 
     def set_skips(self, mask: bool | Sequence[bool] | Tensor) -> None:
         """Enable/disable the skip of each hidden layer (True/False for all, or `depth` bools)."""
@@ -79,11 +76,4 @@ class TelescopeMLP(nn.Module):
 
 
 def build(params, info) -> TelescopeMLP:
-    return TelescopeMLP(
-        in_features=in_features(info.in_shape),
-        out_features=info.n_outputs,
-        depth=params.depth,
-        width=params.width,
-        activation=params.activation,
-        init=params.init,
-    )
+    return TelescopeMLP(**mlp_args(params, info))
