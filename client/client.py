@@ -22,23 +22,8 @@ import httpx
 
 from client.errors import ApiError, ChecksumError
 from client.errors import check as _check
-from client.models import (
-    FINISHED,
-    Aggregate,
-    AggregatePoint,
-    Artifact,
-    CompareItem,
-    Comparison,
-    Event,
-    Experiment,
-    LayerMatrix,
-    LayerStat,
-    Point,
-    Probe,
-    Progress,
-    Run,
-    Stat,
-)
+from client.models import (FINISHED, Aggregate, AggregatePoint, Artifact, CompareItem, Comparison, Event, Experiment,
+                           LayerMatrix, LayerStat, Point, Probe, Progress, Run, Stat)
 from client.models import probe_of as _probe
 from client.sse import sse_fields as _sse_fields
 

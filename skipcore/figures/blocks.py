@@ -7,20 +7,8 @@ from typing import Any, Optional
 import numpy as np
 from matplotlib.patches import Patch
 
-from skipcore.figures.common import (
-    DOWN,
-    OTHER,
-    Figure,
-    _arr,
-    _enc,
-    _fmt,
-    _layer_ticks,
-    _new,
-    _render,
-    _rows,
-    _safe,
-    _vega,
-)
+from skipcore.figures.common import (DOWN, OTHER, Figure, _arr, _enc, _fmt, _layer_ticks, _new, _render, _rows, _safe,
+                                     _vega)
 
 
 def _block_bars(name: str, title: str, blocks: list[str], down: list[bool], panels: list[tuple]) -> Figure:

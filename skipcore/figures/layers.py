@@ -8,19 +8,8 @@ import matplotlib
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from skipcore.figures.common import (
-    VEGA_SCHEMA,
-    Figure,
-    _arr,
-    _enc,
-    _fmt,
-    _layer_ticks,
-    _new,
-    _render,
-    _rows,
-    _safe,
-    _vega,
-)
+from skipcore.figures.common import (VEGA_SCHEMA, Figure, _arr, _enc, _fmt, _layer_ticks, _new, _render, _rows, _safe,
+                                     _vega)
 
 
 def _heat_records(records: Any, name: str) -> tuple[list[int], np.ndarray]:

@@ -6,19 +6,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from skipcore.figures.common import (
-    VEGA_SCHEMA,
-    Figure,
-    _arr,
-    _enc,
-    _new,
-    _num,
-    _positive_log,
-    _render,
-    _rows,
-    _safe,
-    _vega,
-)
+from skipcore.figures.common import (VEGA_SCHEMA, Figure, _arr, _enc, _new, _num, _positive_log, _render, _rows, _safe,
+                                     _vega)
 
 
 def _sweep_key(points: list[dict]) -> Optional[str]:
