@@ -24,6 +24,9 @@ def loaded_after(statement: str) -> set[str]:
     "import skipcore.spec; skipcore.spec.ExperimentSpec",
     "import skipcore",
     "import client",
+    "import client.reproduce",
+    "import skipcore.figures",  # the API draws training figures with it (api/lazy_figures.py)
+    "import api.lazy_figures",
     "import persistence.queue, persistence.repo.runs, persistence.repo.metrics",
 ])
 def test_no_torch(statement):
