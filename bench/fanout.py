@@ -119,7 +119,7 @@ def breakdown(n: int = 10) -> dict[str, float]:
             with session_scope(ctx.sessions) as s:
                 exp = exp_repo.create(s, name="bd", spec=spec.model_dump(mode="json"), owner="bench",
                                       runs=[(p.seed, p.params, p.run_spec()) for p in spec.expand()],
-                                      idempotency_key=None, body_hash="h")
+                                      body_hash="h")
                 ids = [r.id for r in exp.runs]
             for i, rid in enumerate(ids):
                 t = time.perf_counter()

@@ -31,28 +31,12 @@ def create(
     spec: dict[str, Any],
     runs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
     owner: str,
-    idempotency_key: Optional[str] = None,
     body_hash: Optional[str] = None,
 ) -> Experiment:
-    """Store an experiment and its runs (seed, params, resolved spec), all `queued`."""
-    now = utcnow()
-    exp = Experiment(
-        id=new_id(),
-        name=name,
-        owner=owner,
-        status="queued",
-        spec=spec,
-        spec_hash=body_hash or spec_hash(spec),
-        idempotency_key=idempotency_key,
-        created_at=now,
-    )
-    exp.runs = [
-        Run(id=new_id(), index=i, seed=seed, params=params, spec=run_spec, status="queued", created_at=now,
-            enqueued_at=now, epochs=int(run_spec.get("train", {}).get("epochs", 0)))
-        for i, (seed, params, run_spec) in enumerate(runs)
-    ]
-    session.add(exp)
-    session.flush()
+    """Store an experiment and its runs (seed, params, resolved spec), all `queued`, with no
+    idempotency key (tests, benches): `insert_new`, which the submit path calls with its key."""
+    exp = insert_new(session, name=name, spec=spec, runs=runs, owner=owner, body_hash=body_hash)
+    assert exp is not None  # without a key nothing can conflict
     return exp
 
 
