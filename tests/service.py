@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,27 @@ from tests.conftest import free_port
 
 CLI = [sys.executable, "-m", "cli.main"]
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def in_thread(app, **config) -> Iterator[int]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread of this process; yields
+    the port once uvicorn is listening, and stops it afterwards."""
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 def service_env(home: Path, **settings: str) -> dict[str, str]:

@@ -4,15 +4,11 @@ values; errors are `ApiError` with the server's status; downloads verify their s
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-import uvicorn
 
 from client import ApiError, Artifact, ChecksumError, Client, Experiment, Run
 from tests.api.test_auth import ARTIFACT, ARTIFACT_BYTES, build_world
-from tests.conftest import free_port
+from tests import service
 from tests.factories import make_spec
 
 
@@ -21,20 +17,8 @@ def served(home):
     from api.main import create_app
 
     world = build_world(home)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(world.settings, sweeper=False), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with service.in_thread(create_app(world.settings, sweeper=False)) as port:
         yield f"http://127.0.0.1:{port}", world
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def test_experiments_submit_list_get_cancel_and_wait(served):

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
 from persistence.schema import upgrade
-from tests.conftest import free_port
+from tests import service
 from tests.factories import make_settings, make_spec
 
 CHUNK = 64 * 1024
@@ -25,20 +22,8 @@ def server(home):
 
     settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}")
     upgrade(str(settings.database_url))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings, sweeper=False), host="127.0.0.1", port=port,
-                                        log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with service.in_thread(create_app(settings, sweeper=False), lifespan="on") as port:
         yield port, settings
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def _head(port: int) -> socket.socket:
