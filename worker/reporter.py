@@ -105,15 +105,17 @@ class DbReporter:
         points, layers = self.points, self.layers
         self.points, self.layers = [], []
         epoch, eta = self.epoch, self.eta
+        cancel = False
 
         def write() -> None:
+            nonlocal cancel
             with session_scope(self.ctx.sessions) as s:
                 if points:
                     metrics_repo.upsert_points(s, self.run_id, points)
                 if layers:
                     metrics_repo.upsert_layer_stats(s, self.run_id, layers)
-                run_repo.progress(s, self.run_id, epoch=epoch, epochs=self.epochs, eta_seconds=eta,
-                                  worker=self.ctx.worker_id)
+                cancel = run_repo.progress(s, self.run_id, epoch=epoch, epochs=self.epochs, eta_seconds=eta,
+                                           worker=self.ctx.worker_id)
                 if points:
                     latest: dict[str, list] = {}
                     for k, step, v, _ in points:
@@ -122,6 +124,8 @@ class DbReporter:
 
         with_retry(write)
         self._last_flush = time.monotonic()
+        if cancel and self._stop is None:
+            self._stop = "cancelled"
 
     def _heartbeat(self) -> None:
         interval = self.ctx.settings.heartbeat_seconds

@@ -89,11 +89,14 @@ def heartbeat(session: Session, run_id: str, worker: str) -> Optional[bool]:
 
 def progress(
     session: Session, run_id: str, *, epoch: int, epochs: int, eta_seconds: Optional[float], worker: str
-) -> None:
-    session.execute(
+) -> bool:
+    """Record progress (it renews the lease too). Returns whether cancel was requested, so a cancel
+    is seen at the next metric flush, not only at the next heartbeat."""
+    cancel = session.scalar(
         update(Run)
         .where(Run.id == run_id, Run.lease_owner == worker)
         .values(epoch=epoch, epochs=epochs, eta_seconds=eta_seconds, heartbeat_at=utcnow())
+        .returning(Run.cancel_requested)
         .execution_options(synchronize_session=False)
     )
     events.append(
@@ -102,6 +105,7 @@ def progress(
         "progress",
         {"epoch": epoch, "epochs": epochs, "fraction": epoch / epochs if epochs else None, "eta_seconds": eta_seconds},
     )
+    return bool(cancel)
 
 
 def set_checkpoint(session: Session, run_id: str, epoch: int, uri: str) -> None:

@@ -23,7 +23,9 @@ TOL = dict(rtol=1e-4, atol=1e-6)
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     home = tmp_path_factory.mktemp("ensemble")
-    with service.embedded(home, device="cpu", heartbeat_seconds="1", metric_flush_seconds="0.3") as url, \
+    # a 20 s heartbeat: a cancel must be seen at the next metric flush (0.3 s), not the next heartbeat
+    with service.embedded(home, device="cpu", heartbeat_seconds="20", lease_seconds="60",
+                          metric_flush_seconds="0.3") as url, \
             httpx.Client(base_url=url, timeout=30) as c:
         yield c, home
 
@@ -96,7 +98,7 @@ def test_cancel_of_one_seed_drops_it_from_the_group_and_the_others_finish(served
     from sqlalchemy import create_engine, text
 
     client, home = served
-    spec = make_spec(name="ens-cancel-one", data={"n_train": 256}, probes=[], seeds=[0, 1, 2],
+    spec = make_spec(name="ens-cancel-one", data={"n_train": 512}, probes=[], seeds=[0, 1, 2],
                      train={"epochs": 80, "batch_size": 32, "checkpoint_every": 5})
     r = client.post("/v1/experiments", json=spec)
     assert r.status_code == 201, r.text
@@ -116,6 +118,7 @@ def test_cancel_of_one_seed_drops_it_from_the_group_and_the_others_finish(served
     assert runs[1]["status"] == "cancelled", runs[1]
     kept = history(client, victim, "train_loss")
     assert 3 <= len(kept) < 80
+    print(f"\ncancelled seed kept {len(kept)} of 80 epochs (cancel requested at epoch >= 3)")
     for seed in (0, 2):
         assert runs[seed]["status"] == "succeeded" and runs[seed]["summary"]["ensemble_size"] == 3, runs[seed]
         assert len(history(client, runs[seed]["id"], "train_loss")) == 80
