@@ -17,7 +17,7 @@ from api import errors, examples, telemetry
 from api.body_limit import BodyLimit
 from api.routes import artifacts, experiments, health, probes, report, results, runs, stream
 from api.schemas import FieldErrors
-from api.state import AppState, RateLimiter
+from api.state import AppState
 from persistence.db import make_engine, make_sessionmaker, session_scope
 from persistence.objects import make_store
 from persistence.queue import QUEUE, TASK_RUN, make_celery
@@ -113,7 +113,6 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
         sessions=make_sessionmaker(engine),
         store=make_store(settings),
         celery=make_celery(settings),
-        limiter=RateLimiter(settings.submissions_per_minute),
     )
 
     @asynccontextmanager

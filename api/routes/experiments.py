@@ -117,7 +117,8 @@ def create_experiment(
                 raise integrity
             raise HTTPException(409, "Idempotency-Key in use by a request that did not finish; retry")
         return _replay(prior, body_hash, response)
-    wait = state.limiter.check(principal.owner)  # replays above are not counted
+    # counted in the database (every API process, across restarts); replays above are not counted
+    wait = repo.over_rate(session, principal.owner, state.settings.submissions_per_minute, exp.created_at)
     if wait is not None:
         session.rollback()  # nothing stored
         raise HTTPException(429, f"over {state.settings.submissions_per_minute} submissions per minute",

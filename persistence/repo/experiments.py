@@ -226,12 +226,27 @@ def mark_started(session: Session, experiment_id: str, now: datetime) -> None:
     )
 
 
-def count_recent(session: Session, owner: str, since: datetime) -> int:
+def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> Optional[float]:
+    """The submission limit, counted from the experiments table, so every API process and every
+    restart sees the same count (one index range scan on (owner, created_at)). Call it after the
+    new experiment is inserted, in its transaction. Returns None when the new one is within
+    `per_minute` in the last 60 s, else the seconds until one more would be (roll back then).
+    Concurrent submissions that have not committed do not see each other: the limit can be
+    exceeded by at most the number in flight at once."""
+    from datetime import timedelta
+
     from sqlalchemy import func
 
-    return session.scalar(
-        select(func.count()).select_from(Experiment).where(Experiment.owner == owner, Experiment.created_at >= since)
-    ) or 0
+    window = (Experiment.owner == owner, Experiment.created_at > now - timedelta(seconds=60))
+    n = session.scalar(select(func.count()).select_from(Experiment).where(*window)) or 0
+    if n <= per_minute:
+        return None
+    # the committed n-1 must fall to per_minute-1: wait for the (n - per_minute)-th oldest to leave
+    oldest = session.scalar(select(Experiment.created_at).where(*window)
+                            .order_by(Experiment.created_at, Experiment.id).offset(n - per_minute - 1).limit(1))
+    if oldest is None:
+        return 1.0
+    return max(0.001, (_aware(oldest) - now).total_seconds() + 60)
 
 
 def mark_enqueued(session: Session, run_ids: Sequence[str]) -> None:

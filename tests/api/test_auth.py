@@ -53,8 +53,8 @@ def _experiment(session, owner: str, spec: dict) -> tuple[str, list[str]]:
     return exp.id, [r.id for r in exp.runs]
 
 
-def build_world(home: Path, **extra) -> World:
-    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}", require_auth=True, **extra)
+def build_world(home: Path, url: str | None = None, **extra) -> World:
+    settings = make_settings(home, url or f"sqlite:///{home / 'skipcore.db'}", require_auth=True, **extra)
     upgrade(str(settings.database_url))
     engine = make_engine(str(settings.database_url))
     store = make_store(settings)
@@ -283,19 +283,41 @@ def test_path_traversal_never_reaches_the_filesystem(client, world):
 # ------------------------------------------------------------------------------------ limits
 
 
-def test_fourth_submission_in_a_minute_is_429_with_retry_after(home):
-    w = build_world(home, submissions_per_minute=3)
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_submission_limit_is_one_count_for_every_api_process(home, request, backend):
+    """Two apps on one database stand for two API processes (or one restarted): the fourth
+    submission in a minute is 429 on either, nothing of it is stored, a replay is not counted."""
+    url = request.getfixturevalue("fresh_pg_url") if backend == "postgres" else None
+    w = build_world(home, url, submissions_per_minute=3)
     from api.main import create_app
 
-    with TestClient(create_app(w.settings, sweeper=False)) as c:
-        codes = [c.post("/v1/experiments", json=make_spec(name=f"n{i}"), headers=auth(w.keys["a_write"])).status_code
-                 for i in range(3)]
-        assert codes == [201, 201, 201]
-        r = c.post("/v1/experiments", json=make_spec(name="n4"), headers=auth(w.keys["a_write"]))
-        assert r.status_code == 429, r.text
-        assert 1 <= int(r.headers["retry-after"]) <= 61
-        # the limit is per owner: bob still gets in
-        assert c.post("/v1/experiments", json=make_spec(), headers=auth(w.keys["b_write"])).status_code == 201
+    engine = make_engine(str(w.settings.database_url))
+    try:
+        with session_scope(make_sessionmaker(engine)) as s:
+            carol = auth(key_repo.create(s, owner="carol", scope="write")[1])
+        with TestClient(create_app(w.settings, sweeper=False)) as one, \
+                TestClient(create_app(w.settings, sweeper=False)) as two:
+            first = one.post("/v1/experiments", json=make_spec(name="c0"), headers={**carol, "Idempotency-Key": "k0"})
+            codes = [first.status_code] + [c.post("/v1/experiments", json=make_spec(name=f"c{i}"),
+                                                  headers=carol).status_code for i, c in ((1, two), (2, one))]
+            assert codes == [201, 201, 201]
+            for c in (one, two):
+                r = c.post("/v1/experiments", json=make_spec(name="c3"), headers=carol)
+                assert r.status_code == 429, r.text
+                assert "3 submissions per minute" in r.json()["detail"]
+                assert 50 <= int(r.headers["retry-after"]) <= 61, r.headers  # the first left ~60 s from now
+            replay = two.post("/v1/experiments", json=make_spec(name="c0"), headers={**carol, "Idempotency-Key": "k0"})
+            assert replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+            # the limit is per owner: bob still gets in
+            assert two.post("/v1/experiments", json=make_spec(), headers=auth(w.keys["b_write"])).status_code == 201
+        with engine.connect() as conn:
+            names = conn.execute(text("SELECT name FROM experiments WHERE owner = 'carol' ORDER BY name")).scalars()
+            assert list(names) == ["c0", "c1", "c2"]
+            orphans = conn.execute(text("SELECT count(*) FROM runs WHERE experiment_id NOT IN "
+                                        "(SELECT id FROM experiments)")).scalar()
+            assert orphans == 0
+    finally:
+        engine.dispose()
 
 
 def test_body_over_the_limit_is_413_with_and_without_content_length(client, world):
