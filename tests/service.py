@@ -96,15 +96,25 @@ def embedded(home: Path, **settings: str) -> Iterator[str]:
         stop(proc)
 
 
+def production_env(home: Path, **settings: str) -> dict[str, str]:
+    return service_env(home, profile="production", require_auth="false", **settings)
+
+
+def production_worker(home: Path, index: int, **settings: str) -> subprocess.Popen:
+    """One `skipcore worker --concurrency 1`, logging to home/worker{index}.log; stop it with `stop`."""
+    return _spawn(CLI + ["worker", "--concurrency", "1"], production_env(home, **settings),
+                  home / f"worker{index}.log")
+
+
 @contextmanager
 def production(home: Path, *, workers: int = 1, **settings: str) -> Iterator[tuple[str, list[subprocess.Popen]]]:
     """`skipcore db upgrade`, then `skipcore api` and `skipcore worker` on Postgres/Redis/S3."""
-    env = service_env(home, profile="production", require_auth="false", **settings)
+    env = production_env(home, **settings)
     subprocess.run(CLI + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     port = free_port()
     logs = [home / "api.log"] + [home / f"worker{i}.log" for i in range(workers)]
     procs = [_spawn(CLI + ["api", "--port", str(port)], env, logs[0])]
-    procs += [_spawn(CLI + ["worker", "--concurrency", "1"], env, logs[i + 1]) for i in range(workers)]
+    procs += [production_worker(home, i, **settings) for i in range(workers)]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, procs, logs)

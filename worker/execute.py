@@ -7,7 +7,7 @@ import logging
 import math
 import traceback
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from persistence.db import session_scope
 from persistence.models import ProbeResult, utcnow
@@ -44,6 +44,15 @@ class Prepared:
     checkpoint_epoch: Optional[int]
 
 
+def _write(ctx: WorkerContext, fn: Callable[[Any], None]) -> None:
+    """One small write in its own transaction, retried through a database restart."""
+    def go() -> None:
+        with session_scope(ctx.sessions) as s:
+            fn(s)
+
+    with_retry(go)
+
+
 def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     """Data, model (seeded, as `fit` expects) and the checkpoint to resume from; an Outcome when
     the run cannot start (missing data)."""
@@ -54,11 +63,14 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     from skipcore.train.device import pick_device
     from skipcore.train.loop import seed_everything
 
-    with session_scope(ctx.sessions) as s:
-        run = run_repo.get(s, run_id)
-        assert run is not None
-        spec = ExperimentSpec.model_validate(run.spec)
-        seed, checkpoint_uri, checkpoint_epoch = run.seed, run.checkpoint_uri, run.checkpoint_epoch
+    def read() -> tuple[Any, int, Optional[str], Optional[int]]:
+        with session_scope(ctx.sessions) as s:
+            run = run_repo.get(s, run_id)
+            assert run is not None
+            return run.spec, run.seed, run.checkpoint_uri, run.checkpoint_epoch
+
+    raw_spec, seed, checkpoint_uri, checkpoint_epoch = with_retry(read)
+    spec = ExperimentSpec.model_validate(raw_spec)
 
     device = pick_device(ctx.settings.device)
     try:
@@ -67,8 +79,8 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
         return Outcome("failed", str(exc))
     seed_everything(seed)
     model = build_model(spec.model, data.info).to(device)
-    with session_scope(ctx.sessions) as s:
-        run_repo.set_layer_names(s, run_id, list(model.layer_names()))
+    names = list(model.layer_names())
+    _write(ctx, lambda s: run_repo.set_layer_names(s, run_id, names))
 
     resume = None
     if checkpoint_uri:
@@ -93,8 +105,7 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
             return prep
         reporter.epochs = prep.spec.train.epochs
         if prep.resume is not None:
-            with session_scope(ctx.sessions) as s:
-                run_repo.note_resume(s, run_id)
+            _write(ctx, lambda s: run_repo.note_resume(s, run_id))
             log.info("run %s resumes from the checkpoint of epoch %s", run_id, prep.checkpoint_epoch)
         result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
                      seed=prep.seed, device=prep.device, resume=prep.resume)

@@ -45,17 +45,13 @@ def _init_process(**_kwargs) -> None:
 def run_task(run_id: str) -> str:
     ctx = get_context()
     s = ctx.settings
-    with session_scope(ctx.sessions) as session:
-        claim = run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=s.lease_seconds,
-                               max_attempts=s.max_attempts)
+    claim = _claim(ctx, run_id, s.lease_seconds)
     if claim.reason == "leased" and _local_owner_dead(claim.run.lease_owner):
         # a pool child of this host died (SIGKILL, OOM) and reject_on_worker_lost sent its run back:
         # take the dead child's lease now instead of waiting for it to expire
         beat = claim.run.heartbeat_at
         age = (utcnow() - (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc))).total_seconds() if beat else 0.0
-        with session_scope(ctx.sessions) as session:
-            claim = run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=max(0.0, age - 0.001),
-                                   max_attempts=s.max_attempts)
+        claim = _claim(ctx, run_id, max(0.0, age - 0.001))
     if claim.reason != "claimed":
         log.info("run %s not executed here: %s", run_id, claim.reason)
         return claim.reason
@@ -71,6 +67,17 @@ def run_task(run_id: str) -> str:
         log.exception("run %s failed", run_id)
         outcome = Outcome("failed", describe(exc))
     return record(ctx, run_id, outcome)
+
+
+def _claim(ctx, run_id: str, lease_seconds: float) -> run_repo.Claim:
+    """Claim with retries: a delivery that meets a database restart waits for it (bounded), rather
+    than failing the task and leaving the run to the sweeper."""
+    def go() -> run_repo.Claim:
+        with session_scope(ctx.sessions) as session:
+            return run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=lease_seconds,
+                                  max_attempts=ctx.settings.max_attempts)
+
+    return with_retry(go)
 
 
 def record(ctx, run_id: str, outcome: Outcome) -> str:
@@ -102,9 +109,12 @@ def _claim_siblings(ctx, run_id: str, run) -> list[str]:
     if why:
         log.info("run %s: no seed ensemble (%s)", run_id, why)
         return []
-    with session_scope(ctx.sessions) as session:
-        ids = run_repo.claim_siblings(session, run_id, ctx.worker_id, limit=limit,
-                                      max_attempts=ctx.settings.max_attempts)
+    def go() -> list[str]:
+        with session_scope(ctx.sessions) as session:
+            return run_repo.claim_siblings(session, run_id, ctx.worker_id, limit=limit,
+                                           max_attempts=ctx.settings.max_attempts)
+
+    ids = with_retry(go)
     if ids:
         log.info("run %s: claimed %d sibling run(s) for a seed ensemble: %s", run_id, len(ids), ",".join(ids))
     return ids

@@ -5,6 +5,8 @@
 - Postgres restarted while a run trains: the worker's writes retry with back-off (worker/retry.py)
   and the run finishes with every epoch recorded exactly once; while the database is down the API
   answers 503, not 500.
+- Postgres down when a run is delivered: the claim and the task's first writes retry, and the run
+  starts once the database is back (attempt 1, no help from the sweeper).
 
 Both use THROWAWAY servers started here (a redis-server on a free port without persistence; a
 Postgres cluster initdb'ed into a temporary folder), never the machine's shared ones.
@@ -199,3 +201,33 @@ def test_postgres_restart_mid_run_writes_retry_the_run_finishes_and_the_api_says
         assert "database write failed" in log or "heartbeat for run" in log, "the worker never saw the outage"
         print(f"\npostgres down ~2 s (epoch {stalled['progress']['epoch']}); the run's progress moved again "
               f"{recovery:.2f}s after Postgres came back (moving: {moving['progress']['epoch']})")
+
+
+def test_a_run_delivered_while_postgres_is_down_is_claimed_once_it_is_back(home, throwaway_pg, redis_url):
+    # the sweeper is slowed to 600 s: only the worker's own retries can start this run
+    settings = dict(database_url=throwaway_pg.url, broker_url=redis_url,
+                    **{**SETTINGS, "sweep_interval_seconds": "600"})
+    with service.production(home, workers=0, **settings) as (url, procs), \
+            httpx.Client(base_url=url, timeout=30) as client:
+        run_id = _submit(client, "delivered-while-down")  # stored and sent; no worker yet
+        throwaway_pg.stop()
+        worker = service.production_worker(home, 0, **settings)
+        try:
+            log = home / "worker0.log"
+            deadline = time.monotonic() + 120
+            while "database write failed" not in (log.read_text() if log.exists() else ""):
+                assert worker.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the worker never met the outage:\n" + log.read_text()[-3000:]
+                time.sleep(0.1)
+            time.sleep(1.0)  # a retry or two more against the dead database
+            throwaway_pg.start()
+            t_back = time.monotonic()
+            running = wait_run(client, run_id, lambda r: r["status"] != "queued", timeout=60, poll=0.05)
+            started = time.monotonic() - t_back
+            final = wait_run(client, run_id, lambda r: r["status"] in FINISHED, timeout=120, poll=0.2)
+            assert final["status"] == "succeeded", final
+            assert final["attempts"] == 1 and final["resumes"] == 0, final
+            _check_history(client, run_id)
+            print(f"\nrun delivered while Postgres was down: {running['status']} {started:.2f}s after it came back")
+        finally:
+            service.stop(worker)
