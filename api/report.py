@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from api.stats import finite_number, summarize
+from api.stats import BOOKKEEPING, finite_number, summarize
 
 PREFERRED = ("train_loss", "val_loss", "train_acc", "val_acc", "val_iou", "best_val_loss")
-SKIP = {"epochs_run", "resumed_from", "ensemble_size", "lr", "epoch_time", "phase"}  # not worth a column
+SKIP = BOOKKEEPING | {"epochs_run", "lr", "epoch_time", "phase"}  # not worth a column
 WIDE = {"skip_ablation", "weight_magnitude", "block_lesion", "l1_linearity"}  # figures with two panels
 MAX_METRIC_COLUMNS = 10
 MAIN_SWEEP_METRICS = ("depth_error.mc_error", "val_loss", "val_acc")

@@ -14,6 +14,9 @@ from functools import lru_cache
 from typing import Iterable, Optional, TypedDict
 
 Z975 = 1.959963984540054  # the normal 0.975 quantile: the limit of t975 as df grows
+# summary keys the worker adds about how a run was executed (seeds trained as one ensemble, the
+# checkpoint an attempt resumed from): never a result, so never a metric in aggregate or compare
+BOOKKEEPING = frozenset({"ensemble_size", "resumed_from"})
 
 
 def _betacf(a: float, b: float, x: float) -> float:

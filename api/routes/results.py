@@ -18,7 +18,7 @@ from sqlalchemy import func, select, tuple_
 
 from api.deps import ExperimentDep, ReadKey, RunDep, SessionDep
 from api.errors import unprocessable
-from api.stats import finite_number, summarize, summarize_columns
+from api.stats import BOOKKEEPING, finite_number, summarize, summarize_columns
 from persistence.models import LayerStat, Run
 from persistence.repo import experiments as exp_repo
 from persistence.repo import metrics as metrics_repo
@@ -102,7 +102,8 @@ def _names(raw: Optional[list[str]], field: str, cap: int) -> Optional[list[str]
 
 
 def _finals(session, runs: list[Run]) -> dict[str, dict[str, float]]:
-    """Each run's final numbers: its latest metric values, overlaid by its summary."""
+    """Each run's final numbers: its latest metric values, overlaid by its summary (less the
+    summary's bookkeeping: how the run was executed, not what it found)."""
     ids = [r.id for r in runs]
     latest: dict[str, dict[str, Optional[float]]] = {}
     for i in range(0, len(ids), _CHUNK):
@@ -110,7 +111,8 @@ def _finals(session, runs: list[Run]) -> dict[str, dict[str, float]]:
     out = {}
     for r in runs:
         merged = {**latest.get(r.id, {}), **(r.summary or {})}
-        out[r.id] = {k: x for k, v in merged.items() if (x := finite_number(v)) is not None}
+        out[r.id] = {k: x for k, v in merged.items()
+                     if k not in BOOKKEEPING and (x := finite_number(v)) is not None}
     return out
 
 

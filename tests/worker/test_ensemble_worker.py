@@ -59,6 +59,11 @@ def test_three_seeds_train_as_one_group_with_their_own_metrics(served):
     log = (home / "serve.log").read_text()
     assert "training 3 seeds as one ensemble" in log, log[-3000:]
     assert "torch uses" in log and "thread(s) per worker process" in log  # the worker says its thread count
+    # how the seeds were executed is bookkeeping, not a result to average or compare
+    agg = client.get(f"/v1/experiments/{exp['id']}/aggregate").json()
+    cmp = client.get("/v1/compare", params={"experiments": exp["id"]}).json()
+    assert "val_loss" in agg["metrics"] and "ensemble_size" not in agg["metrics"], agg["metrics"]
+    assert "val_loss" in cmp["metrics"] and "ensemble_size" not in cmp["metrics"], cmp["metrics"]
     for run in runs:
         full = client.get(f"/v1/runs/{run['id']}").json()
         assert full["summary"]["ensemble_size"] == 3, full["summary"]
