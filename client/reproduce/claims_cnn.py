@@ -172,7 +172,7 @@ def claim10(st: dict[str, Study], figdir: Path) -> Outcome:
     if series:
         out.figures.append(figs.lines(figdir / "claim10_identity_lesion.png",
                                       f"claim 10: depth-{deep} nets, per block (mean, 95% CI)", series, "block",
-                                      "value"))
+                                      "Δ val loss (lesion) · ‖F(x)‖/‖x‖ (ratio)"))
     return out
 
 
@@ -206,5 +206,5 @@ def claim11(st: dict[str, Study], figdir: Path) -> Outcome:
                                  {"val accuracy": [stat(acc[p].values()) for p in (1.0, 0.5)] +
                                   [stat(va[a].values()) for a in scales],
                                   "identity ratio": [stat([]), stat([])] + [stat(ir[a].values()) for a in scales]},
-                                 "value"))
+                                 "val accuracy · ‖aF(x)‖/‖x‖"))
     return out
