@@ -238,12 +238,16 @@ def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> O
     from sqlalchemy import func
 
     window = (Experiment.owner == owner, Experiment.created_at > now - timedelta(seconds=60))
-    n = session.scalar(select(func.count()).select_from(Experiment).where(*window)) or 0
+    # count at most per_minute + 1 rows: an owner far over the limit costs no more than one at it
+    capped = select(Experiment.id).where(*window).limit(per_minute + 1).subquery()
+    n = session.scalar(select(func.count()).select_from(capped)) or 0
     if n <= per_minute:
         return None
-    # the committed n-1 must fall to per_minute-1: wait for the (n - per_minute)-th oldest to leave
+    # one more fits once at most per_minute - 1 committed ones are left in the window: wait for the
+    # per_minute-th newest committed one to leave it (offset per_minute: our own row is the newest)
     oldest = session.scalar(select(Experiment.created_at).where(*window)
-                            .order_by(Experiment.created_at, Experiment.id).offset(n - per_minute - 1).limit(1))
+                            .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+                            .offset(per_minute).limit(1))
     if oldest is None:
         return 1.0
     return max(0.001, (_aware(oldest) - now).total_seconds() + 60)
