@@ -1,5 +1,5 @@
 """Run one spec through skipcore: data, model, fit (resuming from the last checkpoint), probes,
-final checkpoint. Returns how the run ended; the task records it."""
+figures. Returns how the run ended; the task records it."""
 
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     if checkpoint_uri:
         resume = ckpt.load(ctx.store.get(checkpoint_uri), map_location=device)
     if resume is not None and resume.get("format") == "final":
-        # killed after training, during the probes: the final weights hold no optimizer or loop
-        # state to continue from, so train again from the start (deterministic: same result)
+        # a checkpoint of the weights alone (written after training up to session 3, 2026-12): no
+        # optimizer or loop state to continue from, so train again from the start (same result)
         log.warning("run %s: last checkpoint is the final one (no loop state); training again", run_id)
         resume = None
     return Prepared(spec, seed, data, model, device, resume, checkpoint_epoch)
@@ -105,12 +105,13 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
             return prep
         reporter.epochs = prep.spec.train.epochs
         if prep.resume is not None:
+            reporter.epoch = prep.checkpoint_epoch or 0  # progress starts where the checkpoint is
             _write(ctx, lambda s: run_repo.note_resume(s, run_id))
             log.info("run %s resumes from the checkpoint of epoch %s", run_id, prep.checkpoint_epoch)
         result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
                      seed=prep.seed, device=prep.device, resume=prep.resume)
         reporter.flush()
-        # the heartbeat keeps the lease through the final checkpoint, probes and figures: they can
+        # the heartbeat keeps the lease through the last checkpoint, probes and figures: they can
         # outlast the lease, and the sweeper would requeue a run it thinks dead
         return after_training(ctx, run_id, prep, result, reporter)
     finally:
@@ -119,7 +120,7 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
 
 def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any, reporter: DbReporter,
                    extra: Optional[dict[str, Any]] = None) -> Outcome:
-    """The outcome of a trained run: summary, final checkpoint, probes and figures."""
+    """The outcome of a trained run: summary, probes and figures."""
     from skipcore.probes import run_probe
 
     spec, model, data = prep.spec, prep.model, prep.data
@@ -136,8 +137,9 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
             return Outcome("lost", result.stopped, summary)
         return Outcome("failed", result.stopped, summary)
 
-    # the final checkpoint: the trained weights, downloadable
-    reporter.checkpoint(result.epochs_run, _final_state(model, result))
+    # no separate final checkpoint: the loop's checkpoint of the last epoch (always written) holds
+    # the trained weights (`model`, downloadable) and the loop state, so a run killed during its
+    # probes resumes there, trains no epoch and goes straight to the probes
 
     for params in spec.probes:
         try:
@@ -150,12 +152,8 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
             summary.update(_probe_summary(params.name, out))
             figures.probe_figure(ctx, run_id, params.name, out)  # logs a failure, never raises
     figures.training_figure(ctx, run_id)
-    reporter.wait_checkpoint()  # the final checkpoint is stored before the run is finished
+    reporter.wait_checkpoint()  # every checkpoint is stored before the run is finished
     return Outcome("succeeded", None, summary)
-
-
-def _final_state(model: Any, result: Any) -> dict[str, Any]:
-    return {"format": "final", "epoch": result.epochs_run, "model": model.state_dict()}
 
 
 def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:

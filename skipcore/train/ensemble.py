@@ -218,6 +218,7 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
             reporters[k].metrics(epoch, scalars, layers)
             loops[k]["best_val"] = min(loops[k]["best_val"], vl)
             last[k], done[k] = scalars, epoch
+            loops[k]["last"], loops[k]["elapsed_s"] = scalars, time.perf_counter() - t_start  # as `fit`
             hist[k]["train_loss"].append(tl)
             hist[k]["val_loss"].append(vl)
             if task != "regression":

@@ -214,7 +214,11 @@ def fit(
                 or (wm is not None and epoch % wm.every == 0) or (gf is not None and epoch % gf.every == 0))
 
     stopped: Optional[str] = None
-    last: dict[str, float] = {}
+    # a checkpoint carries the last epoch's scalars and the training time so far: a run resumed
+    # from its last epoch's checkpoint (killed during the probes) trains no epoch and still
+    # reports its final numbers and its whole training time
+    last: dict[str, float] = dict(loop.get("last", {}))
+    time_before = float(loop.get("elapsed_s", 0.0))
     epoch_done = start_epoch - 1
     for epoch in range(start_epoch, train.epochs + 1):
         t0 = time.perf_counter()
@@ -286,6 +290,7 @@ def fit(
         reporter.metrics(epoch, scalars, layers)
         loop["best_val"] = min(loop["best_val"], val["val_loss"])
         last, epoch_done = scalars, epoch
+        loop["last"], loop["elapsed_s"] = scalars, time_before + time.perf_counter() - t_start
 
         if phase == 1 and _phase1_over(star, epoch, val["val_loss"], loop):
             model.set_skips(True)  # skip*: keep every weight and the optimizer state, skips on
@@ -305,7 +310,7 @@ def fit(
     summary = {k: v for k, v in last.items() if k in ("train_loss", "val_loss", "train_acc", "val_acc", "val_iou")}
     if math.isfinite(loop["best_val"]):
         summary["best_val_loss"] = loop["best_val"]
-    summary["time_s"] = time.perf_counter() - t_start
+    summary["time_s"] = time_before + time.perf_counter() - t_start
     return FitResult(epochs_run=epoch_done, stopped=stopped, summary=summary, records=records)
 
 

@@ -60,6 +60,29 @@ def test_resume_from_checkpoint_is_bit_identical(data):
         assert torch.equal(a, b), k
 
 
+def test_resume_from_the_last_epoch_trains_nothing_and_keeps_the_summary_and_records(data):
+    """A run killed during its probes resumes from the last epoch's checkpoint: no epoch trains,
+    yet the summary (final numbers, best val loss, the whole training time) and the gradient
+    records the probes read are those of the finished run."""
+    gf = GradientFlow(name="gradient_flow", first_k=4, every=2)
+    done = ListReporter()
+    m1 = _model()
+    res = fit(m1, data, _train(), probes=[gf], reporter=done, seed=3)
+    state = ckpt.load(done.checkpoints[6])
+    again = ListReporter()
+    m2 = _model(seed=99)
+    res2 = fit(m2, data, _train(), probes=[gf], reporter=again, seed=3, resume=state)
+    assert res2.epochs_run == 6 and res2.stopped is None
+    assert again.history("train_loss") == [] and again.checkpoints == {}  # nothing trained, nothing saved
+    assert {k: v for k, v in res2.summary.items() if k != "time_s"} == \
+        {k: v for k, v in res.summary.items() if k != "time_s"}
+    assert {"train_loss", "val_loss", "best_val_loss"} <= set(res2.summary)
+    assert res2.summary["time_s"] >= state["loop"]["elapsed_s"] > 0
+    assert res2.records == res.records and m2._skipcore_records == res.records
+    for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
 def test_checkpoint_holds_rng_states_and_round_trips(data):
     rep = ListReporter()
     fit(_model(), data, _train(epochs=3), reporter=rep, seed=1)

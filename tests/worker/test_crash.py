@@ -240,3 +240,66 @@ def test_probes_and_figures_longer_than_the_lease_keep_it(home):
             assert after > lease, f"probes took {after:.2f}s, not longer than the lease: make them longer"
             print(f"\nrun {run['id'][:8]}: {after:.1f}s of probes and figures after training, lease {lease}s, "
                   f"attempts {run['attempts']}")
+
+
+def test_a_worker_killed_during_the_probes_resumes_at_the_probes_without_training_again(
+        home, fresh_pg_url, redis_url):
+    """The last epoch's checkpoint carries the loop state: a run whose worker dies while the probes
+    run is resumed by another worker from that checkpoint, trains no epoch again (its points keep
+    the first attempt's times), runs the probes and ends with its full summary."""
+    from datetime import datetime
+
+    from sqlalchemy import create_engine, text
+
+    epochs = 3
+    spec = make_spec(name="killed-in-probes", model={"family": "telescope_mlp", "depth": 8, "width": 32},
+                     train={"epochs": epochs, "checkpoint_every": 1},
+                     probes=[{"name": "loss_landscape", "dims": 2, "points": 25, "n_samples": 512},
+                             {"name": "weight_magnitude"}, {"name": "skip_ablation", "grid_points": 64}],
+                     seeds=[0])
+    settings = dict(database_url=fresh_pg_url, broker_url=redis_url, device="cpu", **FAST_LEASE)
+    engine = create_engine(fresh_pg_url)
+    second_log = home / "worker-second.log"
+    started: list[subprocess.Popen] = []
+    try:
+        with service.production(home, **settings) as (url, procs), httpx.Client(base_url=url, timeout=30) as client:
+            r = client.post("/v1/experiments", json=spec)
+            assert r.status_code == 201, r.text
+            run_id = r.json()["runs"][0]["id"]
+
+            def state() -> tuple:
+                with engine.connect() as conn:
+                    return conn.execute(text("SELECT status, checkpoint_epoch FROM runs WHERE id = :id"),
+                                        {"id": run_id}).one()
+
+            deadline = time.monotonic() + 120
+            while state() != ("running", epochs):  # trained, last checkpoint stored: the probes run now
+                assert time.monotonic() < deadline and state()[0] in ("queued", "running"), state()
+                time.sleep(0.02)
+            kill_group(procs[1])
+            killed_at = datetime.now().astimezone()
+            assert state()[0] == "running", "the probes ended before the kill: make them longer"
+            started.append(service.production_worker(home, 1, **settings))
+            final = wait_run(client, run_id, lambda r: r["status"] in ("succeeded", "failed", "cancelled"),
+                             timeout=180, poll=0.2)
+            assert final["status"] == "succeeded", final
+            assert final["attempts"] == 2 and final["resumes"] == 1, final
+            assert final["summary"]["resumed_from"] == epochs and final["summary"]["epochs_run"] == epochs
+            assert {"train_loss", "val_loss", "best_val_loss", "time_s"} <= set(final["summary"]), final["summary"]
+            assert final["progress"]["epoch"] == epochs
+            for key in ("train_loss", "val_loss"):
+                points = client.get(f"/v1/runs/{run_id}/metrics/{key}").json()["points"]
+                first = 0 if key == "val_loss" else 1  # weight_magnitude records the init as epoch 0
+                assert [p["step"] for p in points] == list(range(first, epochs + 1)), (key, points)
+                times = [datetime.fromisoformat(p["time"].replace("Z", "+00:00")) for p in points]
+                assert max(times) < killed_at, (key, times, killed_at)  # recorded by the first attempt only
+            probes = {p["name"]: p["status"] for p in client.get(f"/v1/runs/{run_id}/probes").json()["items"]}
+            assert probes == {"loss_landscape": "succeeded", "weight_magnitude": "succeeded",
+                              "skip_ablation": "succeeded"}, probes
+            log = (home / "worker1.log").read_text()
+            assert f"resumes from the checkpoint of epoch {epochs}" in log and "training again" not in log, log[-3000:]
+            print(f"\nkilled during the probes; the second worker resumed at epoch {epochs} and ran only the probes")
+    finally:
+        for p in started:
+            service.stop(p)
+        engine.dispose()
