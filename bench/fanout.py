@@ -106,7 +106,7 @@ def breakdown(n: int = 10) -> dict[str, float]:
         setattr(owner, name, wrapper)
 
     for owner, name, label in [(wx, "prepare", "prepare (load spec, data, model)"), (loop, "fit", "fit (training)"),
-                               (DbReporter, "checkpoint", "final checkpoint"), (DbReporter, "flush", "metric flushes"),
+                               (DbReporter, "checkpoint", "checkpoint call (flush + snapshot; 1 per tiny run, in fit)"), (DbReporter, "flush", "metric flushes"),
                                (wf, "training_figure", "training figure (vega; png+svg on demand)")]:
         timed(owner, name, label)
     db = f"skipcore_fanout_{uuid.uuid4().hex[:10]}"
