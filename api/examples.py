@@ -54,6 +54,7 @@ JSON: dict[tuple[str, str], Any] = {
         **EXPERIMENT, "status": "cancelling",
         "runs": [RUNS[0], {**RUN_OUT, "status": "cancelling"}, {**RUNS[2], "status": "cancelled", "finished_at": T1}]},
     ("GET", "/v1/runs/{run_id}"): RUN_OUT,
+    ("POST", "/v1/runs/{run_id}/cancel"): {**RUN_OUT, "status": "cancelling"},
     ("GET", "/v1/runs/{run_id}/metrics"): {"keys": ["grad_norm", "lr", "train_loss", "val_loss"]},
     ("GET", "/v1/runs/{run_id}/metrics/{key}"): {
         "key": "val_loss", "points": [{"step": 1, "value": 0.4821, "time": "2026-11-23T10:00:01.200000Z"},

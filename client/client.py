@@ -93,6 +93,10 @@ class Client:
     def cancel(self, experiment_id: str) -> Experiment:
         return Experiment.of(self._request("POST", f"/v1/experiments/{experiment_id}/cancel"))
 
+    def cancel_run(self, run_id: str) -> Run:
+        """Cancel one run of an experiment; the others go on."""
+        return Run.of(self._request("POST", f"/v1/runs/{run_id}/cancel"))
+
     def wait(self, experiment_id: str, timeout: Optional[float] = None, poll: float = 0.5) -> Experiment:
         """Poll until the experiment is succeeded, failed or cancelled; TimeoutError after `timeout` s."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -37,6 +37,9 @@ def test_experiments_submit_list_get_cancel_and_wait(served):
         assert listed == [exp.id, w.exp_a]  # alice's only, newest first; bob's is not there
         assert [e.id for e in c.list_experiments(status="queued")] == [exp.id]
 
+        one = c.cancel_run(exp.runs[0].id)
+        assert isinstance(one, Run) and one.status == "cancelled"
+        assert [r.status for r in c.get_experiment(exp.id).runs] == ["cancelled", "queued"]
         cancelled = c.cancel(exp.id)
         assert cancelled.status == "cancelled" and cancelled.finished
         assert c.wait(exp.id, timeout=5).status == "cancelled"

@@ -1,16 +1,17 @@
-"""Runs: one run, its metric keys and histories (cursor, window, downsampled), layer statistics."""
+"""Runs: one run, its cancel, its metric keys and histories (cursor, window, downsampled), layer statistics."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.convert import run_out
-from api.deps import RunDep, SessionDep, SettingsDep
+from api.deps import RunDep, SessionDep, SettingsDep, WriteKey
 from api.errors import not_found, unprocessable
 from api.schemas import LayerStatOut, LayerStats, MetricHistory, MetricKeys, RunOut, iso_ts
+from persistence.repo import experiments as exp_repo
 from persistence.repo import metrics as metrics_repo
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -19,6 +20,20 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 @router.get("/{run_id}", response_model=RunOut, summary="One run: status, progress, summary",
             responses={404: {"description": "unknown run"}})
 def get_run(run: RunDep):
+    return run_out(run)
+
+
+@router.post("/{run_id}/cancel", status_code=202, response_model=RunOut,
+             summary="Cancel one run: queued, it never starts; running, it stops at its next step "
+                     "(the experiment's other runs go on)",
+             responses={404: {"description": "unknown run"}, 409: {"description": "already finished"}})
+def cancel_run(run: RunDep, session: SessionDep, principal: WriteKey):
+    if run.status == "cancelled":
+        return run_out(run)  # cancelling twice is harmless
+    if run.status in ("succeeded", "failed"):
+        raise HTTPException(409, f"run already {run.status}")
+    exp_repo.request_cancel_run(session, run)
+    session.commit()
     return run_out(run)
 
 

@@ -150,19 +150,29 @@ def request_cancel(session: Session, exp: Experiment) -> list[str]:
     """Queued runs become `cancelled` at once; running ones `cancelling` (the worker stops them at
     its next step boundary). Returns ids of the runs changed. Cancelling twice changes nothing."""
     now = utcnow()
-    changed = []
-    for run in exp.runs:
-        if run.status == "queued":
-            run.status, run.finished_at, run.cancel_requested = "cancelled", now, True
-            changed.append(run.id)
-            events.append(session, run.id, "status", {"status": "cancelled"})
-        elif run.status == "running":
-            run.status, run.cancel_requested = "cancelling", True
-            changed.append(run.id)
-            events.append(session, run.id, "status", {"status": "cancelling"})
+    changed = [run.id for run in exp.runs if _cancel(session, run, now)]
     session.flush()
     roll_up(session, exp)
     return changed
+
+
+def request_cancel_run(session: Session, run: Run) -> bool:
+    """`request_cancel` for one run of an experiment (the others go on); whether it changed."""
+    changed = _cancel(session, run, utcnow())
+    session.flush()
+    roll_up(session, run.experiment)
+    return changed
+
+
+def _cancel(session: Session, run: Run, now: datetime) -> bool:
+    if run.status == "queued":
+        run.status, run.finished_at, run.cancel_requested = "cancelled", now, True
+    elif run.status == "running":
+        run.status, run.cancel_requested = "cancelling", True
+    else:
+        return False
+    events.append(session, run.id, "status", {"status": run.status})
+    return True
 
 
 def _aware(dt: datetime) -> datetime:

@@ -42,6 +42,7 @@ class World:
     settings: object
     exp_a: str
     run_a: str
+    run_q: str  # owner A's queued run (the run-cancel route)
     exp_b: str
     keys: dict[str, str]  # role -> token
 
@@ -64,7 +65,7 @@ def build_world(home: Path, url: str | None = None, **extra) -> World:
             keys = {role: key_repo.create(s, owner=owner, scope=scope)[1] for role, owner, scope in [
                 ("a_read", "alice", "read"), ("a_write", "alice", "write"),
                 ("b_read", "bob", "read"), ("b_write", "bob", "write"), ("admin", "root", "admin")]}
-            exp_a, (run_a, _queued) = _experiment(s, "alice", make_spec(seeds=[0, 1]))
+            exp_a, (run_a, run_q) = _experiment(s, "alice", make_spec(seeds=[0, 1]))
             exp_b, _ = _experiment(s, "bob", make_spec(name="bobs"))
             s.flush()
             run = s.get(Run, run_a)
@@ -80,7 +81,7 @@ def build_world(home: Path, url: str | None = None, **extra) -> World:
             exp_repo.roll_up_id(s, exp_a)
     finally:
         engine.dispose()
-    return World(settings, exp_a, run_a, exp_b, keys)
+    return World(settings, exp_a, run_a, run_q, exp_b, keys)
 
 
 @pytest.fixture
@@ -121,7 +122,8 @@ def endpoints(app) -> list[tuple[str, str]]:
 
 def fill(path: str, w: World) -> tuple[str, dict]:
     """A concrete URL for a template: owner A's experiment and run, and names that exist."""
-    values = {"experiment_id": w.exp_a, "run_id": w.run_a, "key": "train_loss"}
+    values = {"experiment_id": w.exp_a, "run_id": w.run_q if path.endswith("/cancel") else w.run_a,
+              "key": "train_loss"}
     if "/probes/" in path:
         values["name"] = "weight_magnitude"
     if "/artifacts/" in path:

@@ -120,6 +120,41 @@ def test_cancel_queued_experiment_cancels_every_run_and_twice_is_harmless(client
     assert again.status_code == 202 and again.json()["status"] == "cancelled"
 
 
+def test_cancel_one_run_leaves_its_siblings_and_a_finished_run_is_409(client, settings):
+    from sqlalchemy import update
+
+    from persistence.db import make_sessionmaker, session_scope
+
+    exp = client.post("/v1/experiments", json=make_spec(seeds=[0, 1, 2])).json()
+    first, second, third = (r["id"] for r in exp["runs"])
+    r = client.post(f"/v1/runs/{first}/cancel")
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "cancelled" and r.json()["finished_at"] is not None
+    assert client.post(f"/v1/runs/{first}/cancel").status_code == 202  # twice is harmless
+    now = client.get(f"/v1/experiments/{exp['id']}").json()
+    assert [x["status"] for x in now["runs"]] == ["cancelled", "queued", "queued"]
+    assert now["status"] == "running"  # in progress: one run ended, the others will still run
+    assert _events(client, first) == [{"status": "cancelled"}]
+
+    engine = make_engine(str(settings.database_url))  # a worker finished one, another is running
+    with session_scope(make_sessionmaker(engine)) as s:
+        s.execute(update(Run).where(Run.id == second).values(status="succeeded"))
+        s.execute(update(Run).where(Run.id == third).values(status="running"))
+    engine.dispose()
+    done = client.post(f"/v1/runs/{second}/cancel")
+    assert done.status_code == 409 and "already succeeded" in done.json()["detail"]
+    running = client.post(f"/v1/runs/{third}/cancel")
+    assert running.status_code == 202 and running.json()["status"] == "cancelling"
+    assert client.get(f"/v1/experiments/{exp['id']}").json()["status"] == "cancelling"
+    assert client.post("/v1/runs/nope/cancel").status_code == 404
+
+
+def _events(client, run_id: str) -> list[dict]:
+    with client.stream("GET", f"/v1/runs/{run_id}/events") as r:  # ends at a finished status
+        body = "".join(r.iter_text())
+    return [json.loads(line[5:]) for line in body.splitlines() if line.startswith("data:")]
+
+
 def test_idempotency_key_same_body_same_experiment_other_body_409(client, settings):
     spec = make_spec()
     h = {"Idempotency-Key": "abc-123"}

@@ -100,9 +100,7 @@ def test_a_spec_the_ensemble_cannot_take_runs_seed_by_seed(served):
 def test_cancel_of_one_seed_drops_it_from_the_group_and_the_others_finish(served):
     import time
 
-    from sqlalchemy import create_engine, text
-
-    client, home = served
+    client, _home = served
     spec = make_spec(name="ens-cancel-one", data={"n_train": 512}, probes=[], seeds=[0, 1, 2],
                      train={"epochs": 80, "batch_size": 32, "checkpoint_every": 5})
     r = client.post("/v1/experiments", json=spec)
@@ -113,11 +111,8 @@ def test_cancel_of_one_seed_drops_it_from_the_group_and_the_others_finish(served
     while client.get(f"/v1/runs/{victim}").json()["progress"]["epoch"] < 3:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    # the API cancels whole experiments; a single run's cancel request is this column
-    engine = create_engine(f"sqlite:///{home / 'skipcore.db'}")
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE runs SET cancel_requested = 1 WHERE id = :id"), {"id": victim})
-    engine.dispose()
+    r = client.post(f"/v1/runs/{victim}/cancel")
+    assert r.status_code == 202 and r.json()["status"] == "cancelling", r.text
     exp = service.wait_for(client, f"/v1/experiments/{exp['id']}", FINISHED, timeout=120)
     runs = {x["seed"]: client.get(f"/v1/runs/{x['id']}").json() for x in exp["runs"]}
     assert runs[1]["status"] == "cancelled", runs[1]
