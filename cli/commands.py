@@ -175,14 +175,22 @@ def _results_json(exp: Experiment, agg: Any) -> dict[str, Any]:
     }
 
 
-def cancel(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
-    """Cancel an experiment: queued runs never start, running ones stop at their next epoch."""
+def cancel(
+    experiment_id: str = typer.Argument(..., help="experiment id, or a run id with --run"),
+    run: bool = typer.Option(False, "--run", help="the id is one run's: cancel only that run"),
+    url: Optional[str] = URL,
+    api_key: Optional[str] = KEY,
+) -> None:
+    """Cancel an experiment (or one run with --run): queued runs never start, running ones stop at their next epoch."""
     with _client(url, api_key) as c:
         try:
-            exp = c.cancel(experiment_id)
+            if run:
+                one = c.cancel_run(experiment_id)
+            else:
+                exp = c.cancel(experiment_id)
         except ApiError as exc:
             raise _fail(exc)
-    typer.echo(f"experiment {exp.id}: {exp.status}")
+    typer.echo(f"run {one.id}: {one.status}" if run else f"experiment {exp.id}: {exp.status}")
 
 
 def register(app: typer.Typer) -> None:

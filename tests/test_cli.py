@@ -73,12 +73,18 @@ def test_cancel_a_queued_experiment_and_watch_a_cancelled_one(url, tmp_path):
     with httpx.Client(base_url=url, timeout=30) as http:
         busy = http.post("/v1/experiments", json=long).json()
         service.wait_for(http, f"/v1/experiments/{busy['id']}", {"running"}, timeout=60)
-        queued = http.post("/v1/experiments", json=make_spec(name="waiting", probes=[])).json()
+        queued = http.post("/v1/experiments", json=make_spec(name="waiting", probes=[], seeds=[0, 1])).json()
         assert http.get(f"/v1/experiments/{queued['id']}").json()["status"] == "queued"
+
+        one = queued["runs"][1]["id"]
+        r = cli(url, "cancel", "--run", one)  # one run only
+        assert r.returncode == 0 and f"run {one}: cancelled" in r.stdout, r.stdout + r.stderr
+        assert [x["status"] for x in http.get(f"/v1/experiments/{queued['id']}").json()["runs"]] == \
+            ["queued", "cancelled"]
 
         r = cli(url, "cancel", queued["id"])
         assert r.returncode == 0 and f"experiment {queued['id']}: cancelled" in r.stdout, r.stdout + r.stderr
-        assert http.get(f"/v1/experiments/{queued['id']}").json()["runs"][0]["status"] == "cancelled"
+        assert {x["status"] for x in http.get(f"/v1/experiments/{queued['id']}").json()["runs"]} == {"cancelled"}
 
         r = cli(url, "cancel", busy["id"])  # the running one: it stops at its next epoch
         assert r.returncode == 0 and "cancel" in r.stdout, r.stdout + r.stderr
