@@ -54,7 +54,7 @@ class Service:
             return c.execute(query, params).fetchall()
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -114,7 +114,7 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
             log = open(home / f"proc{i}.log", "wb")
             procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True))
-        _wait_healthy(url, procs[0], home / "proc0.log")
+        wait_healthy(url, procs[0], home / "proc0.log")
         yield Service(url, db_url, home, env, procs)
         ok = True
     finally:

@@ -25,6 +25,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._service import wait_healthy  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.factories import make_spec  # noqa: E402
 
@@ -60,16 +61,7 @@ def main() -> int:
         api = subprocess.Popen(cli + ["api", "--port", str(port), "--workers", str(args.api_workers)], env=env,
                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or api.poll() is not None:
-                raise SystemExit("API did not start:\n" + (home / "api.log").read_text()[-3000:])
-            time.sleep(0.2)
+        wait_healthy(url, api, home / "api.log", timeout=60)
 
         spec = make_spec(name="load")
         latencies: list[float] = []
