@@ -7,15 +7,14 @@ import logging
 import math
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from persistence.db import session_scope
 from persistence.models import ProbeResult, utcnow
 from persistence.repo import runs as run_repo
 from worker import figures
 from worker.context import WorkerContext
 from worker.reporter import DbReporter
-from worker.retry import with_retry
+from worker.retry import in_session
 
 log = logging.getLogger("skipcore.worker")
 
@@ -44,15 +43,6 @@ class Prepared:
     checkpoint_epoch: Optional[int]
 
 
-def _write(ctx: WorkerContext, fn: Callable[[Any], None]) -> None:
-    """One small write in its own transaction, retried through a database restart."""
-    def go() -> None:
-        with session_scope(ctx.sessions) as s:
-            fn(s)
-
-    with_retry(go)
-
-
 def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     """Data, model (seeded, as `fit` expects) and the checkpoint to resume from; an Outcome when
     the run cannot start (missing data)."""
@@ -63,13 +53,12 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     from skipcore.train.device import pick_device
     from skipcore.train.loop import seed_everything
 
-    def read() -> tuple[Any, int, Optional[str], Optional[int]]:
-        with session_scope(ctx.sessions) as s:
-            run = run_repo.get(s, run_id)
-            assert run is not None
-            return run.spec, run.seed, run.checkpoint_uri, run.checkpoint_epoch
+    def read(s) -> tuple[Any, int, Optional[str], Optional[int]]:
+        run = run_repo.get(s, run_id)
+        assert run is not None
+        return run.spec, run.seed, run.checkpoint_uri, run.checkpoint_epoch
 
-    raw_spec, seed, checkpoint_uri, checkpoint_epoch = with_retry(read)
+    raw_spec, seed, checkpoint_uri, checkpoint_epoch = in_session(ctx.sessions, read)
     spec = ExperimentSpec.model_validate(raw_spec)
 
     device = pick_device(ctx.settings.device)
@@ -80,7 +69,7 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     seed_everything(seed)
     model = build_model(spec.model, data.info).to(device)
     names = list(model.layer_names())
-    _write(ctx, lambda s: run_repo.set_layer_names(s, run_id, names))
+    in_session(ctx.sessions, lambda s: run_repo.set_layer_names(s, run_id, names))
 
     resume = None
     if checkpoint_uri:
@@ -106,7 +95,7 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
         reporter.epochs = prep.spec.train.epochs
         if prep.resume is not None:
             reporter.epoch = prep.checkpoint_epoch or 0  # progress starts where the checkpoint is
-            _write(ctx, lambda s: run_repo.note_resume(s, run_id))
+            in_session(ctx.sessions, lambda s: run_repo.note_resume(s, run_id))
             log.info("run %s resumes from the checkpoint of epoch %s", run_id, prep.checkpoint_epoch)
         result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
                      seed=prep.seed, device=prep.device, resume=prep.resume)
@@ -163,15 +152,14 @@ def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store_probe(ctx: WorkerContext, run_id: str, name: str, status: str, out: dict, error: Optional[str]) -> None:
-    def write() -> None:
-        with session_scope(ctx.sessions) as s:
-            row = s.get(ProbeResult, (run_id, name))
-            if row is None:
-                s.add(ProbeResult(run_id=run_id, name=name, status=status, result=out, error=error))
-            else:
-                row.status, row.result, row.error, row.updated_at = status, out, error, utcnow()
+    def write(s) -> None:
+        row = s.get(ProbeResult, (run_id, name))
+        if row is None:
+            s.add(ProbeResult(run_id=run_id, name=name, status=status, result=out, error=error))
+        else:
+            row.status, row.result, row.error, row.updated_at = status, out, error, utcnow()
 
-    with_retry(write)
+    in_session(ctx.sessions, write)
 
 
 def describe(exc: BaseException) -> str:

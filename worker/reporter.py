@@ -19,7 +19,7 @@ from persistence.repo import events
 from persistence.repo import metrics as metrics_repo
 from persistence.repo import runs as run_repo
 from worker.context import WorkerContext
-from worker.retry import with_retry
+from worker.retry import in_session
 
 log = logging.getLogger("skipcore.worker")
 MAX_BUFFER = 20_000
@@ -87,13 +87,12 @@ class DbReporter:
             key = f"runs/{self.run_id}/{CHECKPOINT_NAME}"
             stored = self.ctx.store.put(key, blob, content_type="application/octet-stream")
 
-            def write() -> None:
-                with session_scope(self.ctx.sessions) as s:
-                    artifact_repo.record(s, run_id=self.run_id, name=CHECKPOINT_NAME, kind="checkpoint",
-                                         size=stored.size, sha256=stored.sha256, uri=key)
-                    run_repo.set_checkpoint(s, self.run_id, epoch, key)
+            def write(s) -> None:
+                artifact_repo.record(s, run_id=self.run_id, name=CHECKPOINT_NAME, kind="checkpoint",
+                                     size=stored.size, sha256=stored.sha256, uri=key)
+                run_repo.set_checkpoint(s, self.run_id, epoch, key)
 
-            with_retry(write)
+            in_session(self.ctx.sessions, write)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the training thread
             self._ckpt_error = exc
 
@@ -105,24 +104,22 @@ class DbReporter:
         points, layers = self.points, self.layers
         self.points, self.layers = [], []
         epoch, eta = self.epoch, self.eta
-        cancel = False
 
-        def write() -> None:
-            nonlocal cancel
-            with session_scope(self.ctx.sessions) as s:
-                if points:
-                    metrics_repo.upsert_points(s, self.run_id, points)
-                if layers:
-                    metrics_repo.upsert_layer_stats(s, self.run_id, layers)
-                cancel = run_repo.progress(s, self.run_id, epoch=epoch, epochs=self.epochs, eta_seconds=eta,
-                                           worker=self.ctx.worker_id)
-                if points:
-                    latest: dict[str, list] = {}
-                    for k, step, v, _ in points:
-                        latest.setdefault(k, []).append([step, v if v == v and abs(v) != float("inf") else None])
-                    events.append(s, self.run_id, "metrics", {"points": latest})
+        def write(s) -> bool:
+            if points:
+                metrics_repo.upsert_points(s, self.run_id, points)
+            if layers:
+                metrics_repo.upsert_layer_stats(s, self.run_id, layers)
+            cancel = run_repo.progress(s, self.run_id, epoch=epoch, epochs=self.epochs, eta_seconds=eta,
+                                       worker=self.ctx.worker_id)
+            if points:
+                latest: dict[str, list] = {}
+                for k, step, v, _ in points:
+                    latest.setdefault(k, []).append([step, v if v == v and abs(v) != float("inf") else None])
+                events.append(s, self.run_id, "metrics", {"points": latest})
+            return cancel
 
-        with_retry(write)
+        cancel = in_session(self.ctx.sessions, write)
         self._last_flush = time.monotonic()
         if cancel and self._stop is None:
             self._stop = "cancelled"
@@ -168,10 +165,6 @@ def record_any(ctx: WorkerContext, run_id: str, name: str, kind: str, blob: byte
     key = f"runs/{run_id}/{name}"
     stored = ctx.store.put(key, blob, content_type=content_type)
 
-    def write() -> None:
-        with session_scope(ctx.sessions) as s:
-            artifact_repo.record(s, run_id=run_id, name=name, kind=kind, size=stored.size, sha256=stored.sha256,
-                                 uri=key, content_type=content_type)
-
-    with_retry(write)
+    in_session(ctx.sessions, lambda s: artifact_repo.record(s, run_id=run_id, name=name, kind=kind, size=stored.size,
+                                                            sha256=stored.sha256, uri=key, content_type=content_type))
     return stored

@@ -7,6 +7,9 @@ import time
 from typing import Callable, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from persistence.db import session_scope
 
 log = logging.getLogger("skipcore.worker")
 T = TypeVar("T")
@@ -28,3 +31,12 @@ def with_retry(fn: Callable[[], T], *, attempts: int = 10, first_delay: float = 
             time.sleep(delay)
             delay = min(max_delay, delay * 2)
     raise AssertionError("unreachable")
+
+
+def in_session(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
+    """`fn(session)` in a transaction of its own, retried (`with_retry`) through a database restart."""
+    def go() -> T:
+        with session_scope(sessions) as s:
+            return fn(s)
+
+    return with_retry(go)

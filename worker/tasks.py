@@ -8,7 +8,6 @@ from datetime import timezone
 
 from celery.signals import worker_process_init
 
-from persistence.db import session_scope
 from persistence.models import utcnow
 from persistence.queue import TASK_RUN
 from persistence.repo import runs as run_repo
@@ -16,7 +15,7 @@ from worker.celery_app import app
 from worker.context import configure_threads, get_context
 from worker.execute import Outcome, describe, execute
 from worker.group import execute_group
-from worker.retry import with_retry
+from worker.retry import in_session
 
 log = logging.getLogger("skipcore.worker")
 
@@ -72,12 +71,8 @@ def run_task(run_id: str) -> str:
 def _claim(ctx, run_id: str, lease_seconds: float) -> run_repo.Claim:
     """Claim with retries: a delivery that meets a database restart waits for it (bounded), rather
     than failing the task and leaving the run to the sweeper."""
-    def go() -> run_repo.Claim:
-        with session_scope(ctx.sessions) as session:
-            return run_repo.claim(session, run_id, ctx.worker_id, lease_seconds=lease_seconds,
-                                  max_attempts=ctx.settings.max_attempts)
-
-    return with_retry(go)
+    return in_session(ctx.sessions, lambda s: run_repo.claim(s, run_id, ctx.worker_id, lease_seconds=lease_seconds,
+                                                            max_attempts=ctx.settings.max_attempts))
 
 
 def record(ctx, run_id: str, outcome: Outcome) -> str:
@@ -86,12 +81,8 @@ def record(ctx, run_id: str, outcome: Outcome) -> str:
         log.warning("run %s: %s", run_id, outcome.error)
         return "lost"
 
-    def done() -> None:
-        with session_scope(ctx.sessions) as session:
-            run_repo.finish(session, run_id, outcome.status, worker=ctx.worker_id, error=outcome.error,
-                            summary=outcome.summary)
-
-    with_retry(done)
+    in_session(ctx.sessions, lambda s: run_repo.finish(s, run_id, outcome.status, worker=ctx.worker_id,
+                                                       error=outcome.error, summary=outcome.summary))
     log.info("run %s %s", run_id, outcome.status)
     return outcome.status
 
@@ -109,12 +100,8 @@ def _claim_siblings(ctx, run_id: str, run) -> list[str]:
     if why:
         log.info("run %s: no seed ensemble (%s)", run_id, why)
         return []
-    def go() -> list[str]:
-        with session_scope(ctx.sessions) as session:
-            return run_repo.claim_siblings(session, run_id, ctx.worker_id, limit=limit,
-                                           max_attempts=ctx.settings.max_attempts)
-
-    ids = with_retry(go)
+    ids = in_session(ctx.sessions, lambda s: run_repo.claim_siblings(s, run_id, ctx.worker_id, limit=limit,
+                                                                    max_attempts=ctx.settings.max_attempts))
     if ids:
         log.info("run %s: claimed %d sibling run(s) for a seed ensemble: %s", run_id, len(ids), ",".join(ids))
     return ids

@@ -6,10 +6,10 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from persistence.models import FINISHED, Experiment, Run, utcnow
@@ -226,8 +226,6 @@ def mark_started(session: Session, experiment_id: str, now: datetime) -> None:
     """A run of the experiment was just claimed: what `roll_up` would then compute, in one UPDATE.
     A queued experiment has only queued runs and no cancel request (cancelling finishes its queued
     runs at once), so it becomes running; any other status stays; `started_at` is the first claim."""
-    from sqlalchemy import case, func
-
     session.execute(
         update(Experiment).where(Experiment.id == experiment_id)
         .values(status=case((Experiment.status == "queued", "running"), else_=Experiment.status),
@@ -243,10 +241,6 @@ def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> O
     `per_minute` in the last 60 s, else the seconds until one more would be (roll back then).
     Concurrent submissions that have not committed do not see each other: the limit can be
     exceeded by at most the number in flight at once."""
-    from datetime import timedelta
-
-    from sqlalchemy import func
-
     window = (Experiment.owner == owner, Experiment.created_at > now - timedelta(seconds=60))
     # count at most per_minute + 1 rows: an owner far over the limit costs no more than one at it
     capped = select(Experiment.id).where(*window).limit(per_minute + 1).subquery()
