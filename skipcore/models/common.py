@@ -88,10 +88,18 @@ def block_layer_names(depth: int, inner: Sequence[str]) -> list[str]:
     return ["input", *[f"layers.{i}.{fc}" for i in range(depth) for fc in inner], "output"]
 
 
-def init_named(model: nn.Module, scheme: str) -> None:
-    """`init_layer` on every `model.layer_names()` module, in that order (the seeded order)."""
-    for name in model.layer_names():
-        init_layer(model.get_submodule(name), scheme, activation=model.activation)
+def init_named(model: nn.Module, scheme: str, *, io: Sequence[str] | None = None) -> None:
+    """`init_layer` on every `model.layer_names()` module, in that order (the seeded order).
+
+    `identity` (skipcore.models.init): the layers named in `io` -- those that read the input or
+    write the output; by default the first of `layer_names()` and "output" -- get `he`, every
+    other (hidden-to-hidden) layer the identity matrix.
+    """
+    names = model.layer_names()
+    io = {names[0], "output"} if io is None else set(io)
+    for name in names:
+        layer_scheme = "he" if scheme == "identity" and name in io else scheme
+        init_layer(model.get_submodule(name), layer_scheme, activation=model.activation)
 
 
 def mlp_args(params: Any, info: Any, *extra: str) -> dict[str, Any]:
@@ -138,7 +146,7 @@ class BlockAPI:
 
 
 class LayerBlocks(BlockAPI):
-    """BlockAPI for an MLP: `input` Linear, blocks `layers.{i}` on a residual stream, masked by torch.where."""
+    """BlockAPI for an MLP: `input` stem (`_stem`), blocks `layers.{i}` on a residual stream, masked by torch.where."""
 
     def _block_names(self) -> list[str]:
         return [f"layers.{i}" for i in range(len(self.layers))]
@@ -147,8 +155,12 @@ class LayerBlocks(BlockAPI):
         """x_L, the stream after the last block."""
         return self._run(x)[0]
 
+    def _stem(self, x: Tensor) -> Tensor:
+        """x_0, the stream before the first block: the `input` projection."""
+        return self.input(x.flatten(1))
+
     def _run(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        h, inputs = self.input(x.flatten(1)), []
+        h, inputs = self._stem(x), []
         for i, block in enumerate(self.layers):
             inputs.append(h)
             h = torch.where(self.block_mask[i], block(h), h)

@@ -42,7 +42,8 @@ class SkipLayerMLP(nn.Module):
         self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
-        init_named(self, init)
+        # identity: hidden.0, output and direct read the input or write the output (he)
+        init_named(self, init, io=("hidden.0", "output", "direct"))
 
     def layer_names(self) -> list[str]:
         names = hidden_names(self.depth)
