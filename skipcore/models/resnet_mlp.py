@@ -1,4 +1,4 @@
-"""resnet_mlp: pre-activation (ResNet V2) residual MLP blocks, no batch norm (seed 000 fig 3).
+"""resnet_mlp: residual MLPs, no batch norm. Default `block`: He et al. 2016's pre-activation (V2) block.
 
     x_0 = W_in x                          (input projection to `width`)
     x_l = x_{l-1} + s * F_l(x_{l-1}),     F_l(x) = W2 act(W1 act(x))      (l = 1..depth)
@@ -8,6 +8,20 @@
 block l survives with p_l = 1 - (l / L)(1 - p_L) (Huang et al. 2016's linear decay) in training
 and is always kept, unscaled, at inference (`skipcore.nn.drop_path`). `init="zero_residual"` is
 He init with W2 (and its bias) of every block zeroed, so every block starts as the identity.
+
+`block="activation_then_add"` builds seed 000's V2 network instead (`ActThenAddMLP`): its block
+is x' = act(F(x)) + x with F one Linear (the skip added after the non-linearity; the seed's
+telescope is its "modified V2"), and `depth` counts hidden layers as in telescope_mlp:
+
+    h_1 = act(W_in x)                       (hidden layer 1, `input`: no skip, its input has another size)
+    h_l = h_{l-1} + s * act(W_l h_{l-1})     (l = 2..depth: blocks `layers.0` .. `layers.{depth-2}`)
+    y   = W_out h_depth
+
+so the depth-50 net has 50 hidden Linear+act layers, `input` then `layers.{i}.fc`, which line up
+one to one with telescope_mlp's `hidden.0` .. `hidden.49`. No closing activation (h is already a
+sum of activations, as the telescope's z). `residual_scale` / `stochastic_depth` act on its
+branch as on the pre-activation block's (survival decays over its depth - 1 blocks);
+`zero_residual` zeroes each `fc`, so a block starts as the identity where act(0) = 0 (ReLU, tanh, GELU).
 
 Block interface (probes identity_ratio / block_lesion): `blocks()` -> [(name, block)], each
 block has `branch(x)` (= s F(x), no drop) and `shortcut(x)` (= x); `block_mask` is a bool
@@ -95,5 +109,76 @@ class ResNetMLP(LayerBlocks, nn.Module):
         return self.output(self.act(self.features(x)))
 
 
-def build(params, info) -> ResNetMLP:
-    return ResNetMLP(**mlp_args(params, info, "residual_scale", "stochastic_depth"))
+class ActThenAddBlock(nn.Module):
+    """Seed 000's V2 block: x' = x + s * act(fc(x)), one Linear, the skip added after act."""
+
+    def __init__(self, *, width: int, activation: str, residual_scale: float = 1.0, survival: float = 1.0) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.act = make_activation(activation)
+        self.residual_scale = residual_scale
+        self.drop_path = DropPath(survival)
+        self.downsample = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + self.drop_path(self.branch(x))
+
+    def branch(self, x: Tensor) -> Tensor:
+        return self.residual_scale * self.act(self.fc(x))
+
+    def shortcut(self, x: Tensor) -> Tensor:
+        return x
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
+
+
+class ActThenAddMLP(LayerBlocks, nn.Module):
+    """resnet_mlp with `block="activation_then_add"` (see the module docstring): `depth` hidden layers."""
+
+    def __init__(
+        self,
+        *,
+        in_features: int,
+        out_features: int,
+        depth: int,
+        width: int,
+        activation: str = "relu",
+        init: str = "he",
+        residual_scale: float = 1.0,
+        stochastic_depth: float = 1.0,
+    ) -> None:
+        super().__init__()
+        check_size("ResNetMLP", depth, width)
+        self.depth, self.width, self.activation = depth, width, activation
+        n = depth - 1
+        self.input = nn.Linear(in_features, width)
+        self.layers = nn.ModuleList(
+            ActThenAddBlock(width=width, activation=activation, residual_scale=residual_scale,
+                            survival=1.0 - (l / n) * (1.0 - stochastic_depth))
+            for l in range(1, n + 1)
+        )
+        self.act = make_activation(activation)
+        self.output = nn.Linear(width, out_features)
+        self.register_buffer("block_mask", torch.ones(n, dtype=torch.bool))
+        init_named(self, "he" if init == "zero_residual" else init)
+        for block in self.layers if init == "zero_residual" else ():
+            block.zero_init_last()
+
+    def _stem(self, x: Tensor) -> Tensor:
+        return self.act(self.input(x.flatten(1)))
+
+    def layer_names(self) -> list[str]:
+        return block_layer_names(self.depth - 1, ("fc",))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(self.features(x))
+
+
+BLOCKS = {"pre_activation": ResNetMLP, "activation_then_add": ActThenAddMLP}
+
+
+def build(params, info) -> nn.Module:
+    cls = BLOCKS[getattr(params, "block", "pre_activation")]
+    return cls(**mlp_args(params, info, "residual_scale", "stochastic_depth"))

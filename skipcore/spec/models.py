@@ -11,7 +11,14 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
-Init = Literal["he", "identity", "default"]
+INIT_RULE = (
+    "default: PyTorch's nn.Linear init, U(+-1/sqrt(fan_in)) weights and biases (what seed 000 ran); "
+    "he: Kaiming-normal weights N(0, 2/fan_in) for ReLU, zero biases; "
+    "identity: every hidden-to-hidden (width -> width) layer gets the identity matrix, the layers that "
+    "read the input or write the output get he, every bias is zero (so every hidden layer receives the "
+    "first layer's output and every hidden unit is live)"
+)
+Init = Annotated[Literal["he", "identity", "default"], Field(description=INIT_RULE)]
 Depth = Annotated[int, Field(ge=1, le=1000)]
 Width = Annotated[int, Field(ge=1, le=1_000_000)]
 
@@ -41,13 +48,21 @@ class TelescopeMLP(_Model):
 
 
 class ResNetMLP(_Model):
-    """`depth` pre-activation (V2) residual blocks x' = x + F(x) of uniform `width` (seed 000)."""
+    """Residual MLP of uniform `width`: `block` pre-activation (default) or seed 000's V2 block."""
 
     family: Literal["resnet_mlp"]
     depth: Depth = 8
     width: Width = 64
     activation: Activation = "relu"
-    init: Literal["he", "identity", "default", "zero_residual"] = "he"
+    init: Literal["he", "identity", "default", "zero_residual"] = Field(
+        "he", description=INIT_RULE + "; zero_residual: he, then each block's last layer zeroed"
+    )
+    block: Literal["pre_activation", "activation_then_add"] = Field(
+        "pre_activation",
+        description="pre_activation: He et al. 2016, x' = x + W2 act(W1 act(x)), `depth` blocks; "
+        "activation_then_add: seed 000's V2 block x' = act(W x) + x (one Linear, the skip added after "
+        "the activation), `depth` counts hidden layers as in telescope_mlp (an input layer, then depth - 1 blocks)",
+    )
     residual_scale: float = Field(1.0, gt=0, le=10)
     stochastic_depth: float = Field(
         1.0, gt=0, le=1, description="survival probability p_L of the last block; 1 = off"

@@ -6,7 +6,7 @@ import torch
 from skipcore.models.dense_skip import DenseSkipMLP
 from skipcore.models.highway import HighwayMLP
 from skipcore.models.mlp import PlainMLP
-from skipcore.models.resnet_mlp import ResNetMLP
+from skipcore.models.resnet_mlp import ActThenAddMLP, ResNetMLP
 from skipcore.models.skip_layer import SkipLayerMLP
 from skipcore.models.telescope import TelescopeMLP
 
@@ -49,7 +49,8 @@ def test_telescope_identity_init_every_layer_sees_the_first_layers_output():
     tele = TelescopeMLP(in_features=3, out_features=1, depth=6, width=8, init="identity")
     x = torch.randn(10, 3)
     hs = tele.hidden_outputs(x)
-    first = torch.relu(torch.cat([x, torch.zeros(10, 5)], 1))  # eye-padded in -> width
+    first = torch.relu(tele.hidden[0](x))  # the input layer is He (not the identity), zero bias
+    assert torch.all(tele.hidden[0].bias == 0) and (first > 0).any(dim=0).sum() > 4
     for h in hs:
         assert torch.equal(h, first)
 
@@ -159,10 +160,14 @@ def test_resnet_mlp_stochastic_depth_decays_linearly_and_is_off_at_inference():
     assert torch.equal(m(x), m(x))
 
 
-def test_identity_init_of_non_square_layer_is_eye_padded():
-    m = PlainMLP(in_features=2, out_features=3, depth=1, width=4, init="identity")
-    assert torch.equal(m.hidden[0].weight, torch.eye(4, 2))
-    assert torch.all(m.hidden[0].bias == 0)
+def test_identity_init_gives_the_non_square_input_and_output_layers_he_not_an_eye_padded_matrix():
+    torch.manual_seed(11)
+    m = PlainMLP(in_features=2, out_features=3, depth=2, width=64, init="identity")
+    assert torch.equal(m.hidden[1].weight, torch.eye(64))
+    for layer in (m.hidden[0], m.output):
+        assert torch.all(layer.bias == 0)
+        assert torch.count_nonzero(layer.weight) == layer.weight.numel()
+    assert m.hidden[0].weight.std().item() == pytest.approx(1.0, rel=0.3)  # He for fan_in 2: sqrt(2/2)
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "gelu"])
@@ -181,3 +186,39 @@ def test_mlps_flatten_image_inputs():
 def test_plain_mlp_builds_at_depth_1000():
     m = PlainMLP(in_features=1, out_features=1, depth=1000, width=2)
     assert len(m.layer_names()) == 1001
+
+
+def test_resnet_mlp_activation_then_add_forward_is_the_seeds_v2_formula_with_depth_hidden_layers():
+    torch.manual_seed(12)
+    m = ActThenAddMLP(in_features=2, out_features=1, depth=4, width=5)
+    assert m.layer_names() == ["input", "layers.0.fc", "layers.1.fc", "layers.2.fc", "output"]  # 4 hidden layers
+    x = torch.randn(7, 2)
+    h = torch.relu(m.input(x))
+    for i in range(3):
+        fc = m.get_submodule(f"layers.{i}.fc")
+        h = torch.relu(fc(h)) + h  # x' = sigma(W x + b) + x: the skip added after the non-linearity
+    assert torch.allclose(m(x), m.output(h), atol=1e-6)
+    _, b0 = m.blocks()[0]
+    h0 = torch.relu(m.input(x))
+    assert torch.allclose(b0(h0), b0.shortcut(h0) + b0.branch(h0))
+    m.set_blocks(False)
+    assert torch.equal(m.features(x), h0)
+
+
+def test_resnet_mlp_block_switch_builds_the_seed_v2_net_and_it_is_not_trained_by_the_pre_activation_stacked_forward():
+    from skipcore.models import build_model
+    from skipcore.spec.models import ResNetMLP as Spec
+    from skipcore.train.stacked import reason
+
+    info = type("Info", (), {"in_shape": (1,), "n_outputs": 1})()
+    assert type(build_model(Spec(family="resnet_mlp"), info)) is ResNetMLP
+    v2 = build_model(Spec(family="resnet_mlp", block="activation_then_add", depth=50), info)
+    assert type(v2) is ActThenAddMLP and len(v2.layer_names()) == 51
+    assert reason([v2, v2]) is not None
+
+
+def test_resnet_mlp_activation_then_add_zero_residual_starts_every_block_as_the_identity():
+    m = ActThenAddMLP(in_features=3, out_features=2, depth=5, width=6, init="zero_residual")
+    x = torch.randn(4, 3)
+    for h in m.block_inputs(x):
+        assert torch.equal(h, torch.relu(m.input(x)))
