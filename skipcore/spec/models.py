@@ -76,7 +76,14 @@ class DenseSkipMLP(_Model):
     widths: list[Width] = Field(default_factory=lambda: [128, 256, 256], min_length=1, max_length=64)
     skips: bool = True
     activation: Activation = "relu"
-    init: Init = "he"
+    init: Literal["he", "identity", "default"] = Field(
+        "he",
+        description="default / he: every weight into a layer (main and skip) drawn for the layer's total fan-in "
+        "(its main input plus every skip input); the main weights are the same draws with or without skips "
+        "(scaled by sqrt(main fan-in / total fan-in) with them), the skip weights come from a generator of "
+        "their own seeded by the run seed; identity: square hidden-to-hidden main layers the identity, the "
+        "other main layers he, biases and skip weights zero",
+    )
 
 
 class SkipLayerMLP(_Model):
