@@ -23,7 +23,9 @@ global torch generator, in layer order, and the skip weights from a generator of
 seeded from the seed the global generator was last seeded with (`torch.initial_seed()`, the
 run's seed), so building skips consumes nothing of the global stream. Same seed, skips on vs
 off: the main weights (and biases) are the same draws, scaled by sqrt(sizes[j-1] / F_j) in the
-arm with skips. `identity`: the square main layers are the identity, the other main layers (the
+arm with skips. `init_fan_in="main"` draws the main weights for their main fan-in sizes[j-1] in
+both arms instead (then they are equal, not just proportional: skip*'s first phase, skips built but
+off, trains exactly the vanilla network), the skip weights still for F_j. `identity`: the square main layers are the identity, the other main layers (the
 input layer and every size change, the output layer) he for their main fan-in, every bias and
 every skip weight zero, so the network starts as the identity-initialised vanilla MLP in both arms.
 
@@ -59,8 +61,12 @@ class DenseSkipMLP(nn.Module):
         skips: bool = True,
         activation: str = "relu",
         init: str = "he",
+        init_fan_in: str = "total",
     ) -> None:
         super().__init__()
+        if init_fan_in not in ("total", "main"):
+            raise ValueError(f"init_fan_in must be 'total' or 'main', got {init_fan_in!r}")
+        self.init_fan_in = init_fan_in
         if not widths or min(widths) < 1:
             raise ValueError(f"DenseSkipMLP needs at least one width, all >= 1, got {list(widths)!r}")
         self.sizes = [in_features, *widths, out_features]
@@ -90,8 +96,9 @@ class DenseSkipMLP(nn.Module):
             if init == "identity":
                 init_layer(layer, "identity" if square else "he", activation=self.activation)
                 continue
-            draw_(layer.weight, init, fan_in=self.fan_in(j), activation=self.activation)
-            draw_(layer.bias, init, fan_in=self.fan_in(j), activation=self.activation, bias=True)
+            fan = self.fan_in(j) if self.init_fan_in == "total" else self.sizes[j - 1]
+            draw_(layer.weight, init, fan_in=fan, activation=self.activation)
+            draw_(layer.bias, init, fan_in=fan, activation=self.activation, bias=True)
         gen = torch.Generator().manual_seed(skip_seed(torch.initial_seed()))
         for i, j in self.pairs:
             w = self.skips[f"{i}_{j}"].weight
@@ -129,6 +136,7 @@ def build(params, info) -> DenseSkipMLP:
         out_features=info.n_outputs,
         widths=params.widths,
         skips=params.skips,
+        init_fan_in=params.init_fan_in,
         activation=params.activation,
         init=params.init,
     )

@@ -84,6 +84,12 @@ class DenseSkipMLP(_Model):
         "their own seeded by the run seed; identity: square hidden-to-hidden main layers the identity, the "
         "other main layers he, biases and skip weights zero",
     )
+    init_fan_in: Literal["total", "main"] = Field(
+        "total",
+        description="total: main weights drawn for the layer's total fan-in (so the two arms' main weights are "
+        "proportional); main: drawn for the main fan-in alone, equal to the vanilla MLP's (skip weights: total "
+        "fan-in either way)",
+    )
 
 
 class SkipLayerMLP(_Model):

@@ -134,6 +134,17 @@ def test_dense_skip_same_seed_main_weights_are_the_same_draws_with_or_without_sk
             assert torch.allclose(p_on, p_off * scale, rtol=1e-6, atol=0), (j, init)
 
 
+@pytest.mark.parametrize("init", ["he", "default"])
+def test_dense_skip_init_fan_in_main_gives_exactly_the_vanilla_main_weights_with_skips_built(init):
+    on, off, _, _ = _pair(init, 7, init_fan_in="main")
+    assert torch.equal(on.state_dict()["main.1.weight"], off.state_dict()["main.1.weight"])
+    for a, b in zip(on.main.parameters(), off.main.parameters()):
+        assert torch.equal(a, b)
+    x = torch.randn(5, 4)
+    on.set_skips(False)
+    assert torch.equal(on(x), off(x))
+
+
 def test_dense_skip_every_weight_into_a_layer_is_drawn_for_its_total_fan_in():
     torch.manual_seed(8)
     m = DenseSkipMLP(in_features=64, out_features=64, widths=[64, 64, 64], init="default")
