@@ -199,7 +199,7 @@ def claim4(st: dict[str, Study], figdir: Path) -> Outcome:
     out.check("identity init: equal gradients across layers, CV < 0.05", less(ci, 0.05))
     out.check("He init: less equal than identity, CV(He) − CV(identity) > 0", greater(paired(cv["he"], cv["identity"]), 0))
     series = {}
-    for init in ("identity", "he"):
+    for init in ("default", "identity", "he"):
         vals = s.values(lambda r: first(r), model__init=init)
         rows = [v for v in vals.values() if v]
         if rows:
@@ -242,7 +242,7 @@ CLAIMS = [
           ["000_fig1_telescope_skip_ablation"],
           "MSE and std of the realised function are divided by Var(sin) and std(sin) on the probe's grid. "
           "Conditions: full MSE/Var < 0.1 (the net was trained); first-half extra MSE/Var < 0.1; "
-          "last-half std ratio < 0.2.", claim1),
+          "last-half std ratio < 0.2. Verdict on the seed's init (default); the He arm is measured beside it.", claim1),
     Claim(2, "000", "Mean |W| per layer: telescope vs ResNet V2 (figs 2, 3)",
           "Mean |W| per layer is high in the first ~5-7 layers of the telescope MLP and falls after, while in a "
           "ResNet-V2 MLP it is spread evenly.",
@@ -261,7 +261,8 @@ CLAIMS = [
           "lowest mean error is in 8-13 and beats the shallowest depth (paired difference < 0) — fails when a "
           "depth outside the band is significantly better than the best in-band depth; the deepest net's error "
           "> 0.25 (half of Var(sin)); the gap error(shallowest) − error(best in-band) is smaller after the "
-          "long training (paired difference of gaps > 0).", claim3),
+          "long training (paired difference of gaps > 0). Verdict on the seed's init (default); the He arm's "
+          "errors are shown beside it.", claim3),
     Claim(4, "000", "Identity vs He init: first-update gradient norms (further ideas)",
           "With identity weights and zero biases every layer of the telescope MLP sees the same input and should "
           "receive the same gradient at the first update; with He init the gradients differ from the start.",
