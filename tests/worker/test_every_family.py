@@ -69,3 +69,18 @@ def test_every_family_trains_and_every_probe_answers(api):
             if probes.get(name, {}).get("status") != "succeeded":
                 failures.append((family, name, probes.get(name, {}).get("error")))
     assert not failures, failures
+
+
+def test_resnet_mlp_seed_v2_block_trains_two_seeds_through_the_worker_and_its_block_probes_answer(api):
+    spec = {"name": "tiny-resnet-v2-seed000", "data": SINE, "train": TRAIN, "seeds": [0, 1],
+            "model": {"family": "resnet_mlp", "block": "activation_then_add", "depth": 3, "width": 8, "init": "default"},
+            "probes": [{"name": "weight_magnitude"}, {"name": "identity_ratio"},
+                       {"name": "block_lesion", **PROBE_PARAMS["block_lesion"]}]}
+    r = api.post("/v1/experiments", json=spec)
+    assert r.status_code == 201, r.text
+    exp = service.wait_for(api, f"/v1/experiments/{r.json()['id']}", {"succeeded", "failed", "cancelled"}, timeout=300)
+    assert exp["status"] == "succeeded", [run["error"] for run in exp["runs"]]
+    for run in exp["runs"]:
+        probes = {p["name"]: p for p in api.get(f"/v1/runs/{run['id']}/probes").json()["items"]}
+        assert all(probes[n]["status"] == "succeeded" for n in ("weight_magnitude", "identity_ratio", "block_lesion"))
+        assert probes["weight_magnitude"]["result"]["layers"] == ["input", "layers.0.fc", "layers.1.fc", "output"]
