@@ -137,22 +137,11 @@ class ActThenAddBlock(nn.Module):
 class ActThenAddMLP(LayerBlocks, nn.Module):
     """resnet_mlp with `block="activation_then_add"` (see the module docstring): `depth` hidden layers."""
 
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        init: str = "he",
-        residual_scale: float = 1.0,
-        stochastic_depth: float = 1.0,
-    ) -> None:
+    def __init__(self, *, in_features: int, out_features: int, depth: int, width: int, activation: str = "relu",
+                 init: str = "he", residual_scale: float = 1.0, stochastic_depth: float = 1.0) -> None:
         super().__init__()
         check_size("ResNetMLP", depth, width)
-        self.depth, self.width, self.activation = depth, width, activation
-        n = depth - 1
+        self.depth, self.width, self.activation, n = depth, width, activation, depth - 1
         self.input = nn.Linear(in_features, width)
         self.layers = nn.ModuleList(
             ActThenAddBlock(width=width, activation=activation, residual_scale=residual_scale,
