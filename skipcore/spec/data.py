@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,7 +111,21 @@ class Cifar10(_Data):
         return self
 
 
-class Digits(_Data):
+class _FixedSplit(_Data):
+    """A data set of `N` examples split once into test / validation / training by `split_seed`."""
+
+    N: ClassVar[int]
+    val_size: Size = Field(0.2, description="validation share of all examples: a count, or a fraction in (0, 1)")
+    test_size: Size = Field(0.2, description="test share of all examples: a count, or a fraction in (0, 1)")
+    split_seed: SplitSeed = Field(0, description=SPLIT_SEED_DOC)
+
+    @model_validator(mode="after")
+    def _left(self) -> "_FixedSplit":
+        _check_left(self.name, self.N, val_size=self.val_size, test_size=self.test_size)
+        return self
+
+
+class Digits(_FixedSplit):
     """scikit-learn's `load_digits`: 1,797 real 8x8 handwritten digits, 10 classes (images (1, 8, 8)).
 
     Split once with `split_seed` into test (`test_size` of all images), validation (`val_size` of
@@ -119,33 +133,19 @@ class Digits(_Data):
     training images' mean and std.
     """
 
+    N: ClassVar[int] = N_DIGITS
     name: Literal["digits"]
-    val_size: Size = Field(0.2, description="validation share of all images: a count, or a fraction in (0, 1)")
-    test_size: Size = Field(0.2, description="test share of all images: a count, or a fraction in (0, 1)")
-    split_seed: SplitSeed = Field(0, description=SPLIT_SEED_DOC)
-
-    @model_validator(mode="after")
-    def _left(self) -> "Digits":
-        _check_left("digits", N_DIGITS, val_size=self.val_size, test_size=self.test_size)
-        return self
 
 
-class Diabetes(_Data):
+class Diabetes(_FixedSplit):
     """scikit-learn's `load_diabetes`: 442 patients, 10 features, a disease-progression target.
 
     Split once with `split_seed` into test / validation / training like `digits`; features and
     target are standardised with the training split's mean and std only.
     """
 
+    N: ClassVar[int] = N_DIABETES
     name: Literal["diabetes"]
-    val_size: Size = Field(0.2, description="validation share of all examples: a count, or a fraction in (0, 1)")
-    test_size: Size = Field(0.2, description="test share of all examples: a count, or a fraction in (0, 1)")
-    split_seed: SplitSeed = Field(0, description=SPLIT_SEED_DOC)
-
-    @model_validator(mode="after")
-    def _left(self) -> "Diabetes":
-        _check_left("diabetes", N_DIABETES, val_size=self.val_size, test_size=self.test_size)
-        return self
 
 
 class FakeImages(_Data):
