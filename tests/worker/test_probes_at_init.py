@@ -29,7 +29,9 @@ CASES = {
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     home = tmp_path_factory.mktemp("atinit")
-    with service.embedded(home, device="cpu") as url, httpx.Client(base_url=url, timeout=30) as client:
+    # SKIPCORE_ENSEMBLE_ON_CPU: where CPU seed ensembles are off by default, this switches them on
+    with service.embedded(home, device="cpu", ensemble_on_cpu="true") as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
         yield client, home
 
 
