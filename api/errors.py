@@ -18,7 +18,7 @@ log = logging.getLogger("skipcore.api")
 # pydantic puts the discriminator's tag in the location of a union member ("model.telescope_mlp.depth")
 _TAGS = {"telescope_mlp", "plain_mlp", "resnet_mlp", "dense_skip_mlp", "skip_layer_mlp", "highway_mlp",
          "vanilla_cnn", "skip_cnn", "widened_cnn", "resnet_cnn", "densenet_cnn", "unet", "sine",
-         "linear_plus_noise", "emnist_letters", "cifar10", "fake_images", "synthetic_segmentation",
+         "linear_plus_noise", "emnist_letters", "cifar10", "digits", "diabetes", "fake_images", "synthetic_segmentation",
          "weight_magnitude", "skip_ablation", "depth_error", "gradient_flow", "identity_ratio",
          "block_lesion", "loss_landscape", "l1_linearity", "function-after[_interval(), Sine]",
          "int", "constrained-int"}

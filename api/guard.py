@@ -12,7 +12,8 @@ from typing import Any, Optional
 from persistence.settings import Settings
 from skipcore.spec import ExperimentSpec
 
-_IMAGE = {"cifar10": (3, 32, 32), "emnist_letters": (1, 28, 28)}
+# data sets whose input shape is fixed by the data (not by spec fields)
+_IMAGE = {"cifar10": (3, 32, 32), "emnist_letters": (1, 28, 28), "digits": (1, 8, 8), "diabetes": (10,)}
 
 
 def input_shape(spec: ExperimentSpec) -> tuple[int, ...]:

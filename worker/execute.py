@@ -110,7 +110,7 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
 def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any, reporter: DbReporter,
                    extra: Optional[dict[str, Any]] = None) -> Outcome:
     """The outcome of a trained run: summary, probes and figures."""
-    from skipcore.probes import run_probe
+    from skipcore.probes import init_model, run_with_init
 
     spec, model, data = prep.spec, prep.model, prep.data
     reporter.wait_checkpoint()  # the loop's last checkpoint is stored (it may still be in flight)
@@ -130,9 +130,16 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
     # the trained weights (`model`, downloadable) and the loop state, so a run killed during its
     # probes resumes there, trains no epoch and goes straight to the probes
 
+    built: list[Any] = []  # the model at initialisation, built once for the probes that want it (AT_INIT)
+
+    def at_init() -> Any:
+        if not built:
+            built.append(init_model(spec.model, data.info, prep.seed, prep.device))
+        return built[0]
+
     for params in spec.probes:
         try:
-            out, status, error = run_probe(params, model, data), "succeeded", None
+            out, status, error = run_with_init(params, model, data, at_init), "succeeded", None
         except Exception as exc:  # noqa: BLE001 - one probe failing does not fail the run
             log.exception("probe %s failed on run %s", params.name, run_id)
             out, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
@@ -148,7 +155,13 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
 def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:
     """Scalar probe outputs that belong in the run summary (aggregates and compare read these)."""
     picks = {"depth_error": ["mc_error"], "l1_linearity": ["fraction_pruned", "r2"]}
-    return {f"{name}.{k}": out[k] for k in picks.get(name, []) if isinstance(out.get(k), (int, float))}
+    summary = {f"{name}.{k}": out[k] for k in picks.get(name, []) if isinstance(out.get(k), (int, float))}
+    if name == "identity_ratio":  # mean over blocks, trained and at initialisation
+        for key, res in (("mean", out), ("mean_at_init", out.get("at_init") or {})):
+            ratios = [r for r in res.get("ratio", []) if isinstance(r, (int, float)) and math.isfinite(r)]
+            if ratios:
+                summary[f"identity_ratio.{key}"] = sum(ratios) / len(ratios)
+    return summary
 
 
 def _store_probe(ctx: WorkerContext, run_id: str, name: str, status: str, out: dict, error: Optional[str]) -> None:

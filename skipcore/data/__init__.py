@@ -18,6 +18,8 @@ DATASETS: dict[str, str] = {
     "synthetic_segmentation": "skipcore.data.images:synthetic_segmentation",
     "emnist_letters": "skipcore.data.vision:emnist_letters",
     "cifar10": "skipcore.data.vision:cifar10",
+    "digits": "skipcore.data.tabular:digits",
+    "diabetes": "skipcore.data.tabular:diabetes",
 }
 
 

@@ -14,9 +14,11 @@ brighter intensity tier). All shapes of one tier share one brightness distributi
 class comes from the shape around it (context), not its own value; masks need full resolution at
 the boundaries, which is what long skips carry.
 
-Both are generated on the CPU from `torch.Generator().manual_seed(seed)` (the same tensors on every
-device), then moved to `device`. Training and validation sets are independent draws of the same
-distribution.
+Both are generated on the CPU (the same tensors on every device), then moved to `device`. The
+samples (labels, noise, shifts, shapes) come from `torch.Generator().manual_seed(seed)`, the run
+seed; the class patterns of `fake_images` are the task and come from a generator of their own
+seeded with the spec's `task_seed` (default 0), so every run seed learns the same classes.
+Training and validation sets are independent draws of the same distribution.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def fake_images(params: Any, *, seed: int, root: Path | None = None, device: Any
     y = torch.randint(0, k, (n,), generator=g)
     x = torch.randn(n, c, s, s, generator=g)
     if params.learnable:
-        pat = _class_patterns(k, c, s, g)[y]
+        pat = _class_patterns(k, c, s, torch.Generator().manual_seed(params.task_seed))[y]
         shift = torch.randint(-(s // 4), s // 4 + 1, (n, 2), generator=g)
         rows = (torch.arange(s).view(1, s) - shift[:, :1]) % s  # circular shift per image
         cols = (torch.arange(s).view(1, s) - shift[:, 1:]) % s

@@ -29,10 +29,6 @@ PROBLEM_SEED = 1234
 class RegressionDataset(Dataset):
     target: Optional[Callable[[Tensor], Tensor]] = None  # noise-free f(x) -> (n, 1)
 
-    def to(self, device: torch.device | str) -> "RegressionDataset":
-        base = Dataset.to(self, device)
-        return RegressionDataset(base.info, base.x_train, base.y_train, base.x_val, base.y_val, base.augment, self.target)
-
 
 def _sine_target(x: Tensor) -> Tensor:
     return torch.sin(x)
@@ -51,7 +47,7 @@ def sine(params: Any, *, seed: int, root: Path | str | None = None, device: Any 
     x_tr, y_tr = draw(params.n_train)
     x_va, y_va = draw(params.n_val)
     info = DataInfo(task="regression", in_shape=(1,), n_outputs=1, x_range=(lo, hi))
-    ds = RegressionDataset(info, x_tr, y_tr, x_va, y_va, None, _sine_target)
+    ds = RegressionDataset(info, x_tr, y_tr, x_va, y_va, target=_sine_target)
     return ds.to(device)
 
 
@@ -90,5 +86,5 @@ def linear_plus_noise(
     x_va, y_va = draw(params.n_val)
     x_range = (-3.09, 3.09) if params.in_features == 1 else None
     info = DataInfo(task="regression", in_shape=(params.in_features,), n_outputs=1, x_range=x_range)
-    ds = RegressionDataset(info, x_tr, y_tr, x_va, y_va, None, target)
+    ds = RegressionDataset(info, x_tr, y_tr, x_va, y_va, target=target)
     return ds.to(device)

@@ -5,14 +5,16 @@ with the per-channel mean/std of the training images used (after `subset`), and 
 `device`.
 
 - `cifar10`: `torchvision.datasets.CIFAR10(root, train=True/False)`; the official test set (10 000
-  images) is the validation set. `subset` keeps the first N training images. `augment` adds the
+  images) is the test set (`x_test`, scored once after training); the validation set is a seeded
+  hold-out of `val_size` (default 5000) of the training images (`split_indices` with the spec's
+  `split_seed`), after `subset` (the first N training images). `augment` adds the
   standard random crop (zero-pad 4, black in pixel space) + horizontal flip as an on-device batch
   function `augment(x, generator)`. If only `<root>/cifar-10-python.tar.gz` is there it is
   extracted first (no network).
 - `emnist_letters`: `torchvision.datasets.EMNIST(root, split="letters", train=True)`. Labels 1..26
   become 0..25; images are transposed back upright (the raw EMNIST files store them transposed).
-  The validation set is a seeded random `val_fraction` of the training split (after `subset`,
-  the first N training images); the EMNIST test split is not read (and need not exist).
+  The official test split (20 800 images) is the test set; the validation set is a seeded hold-out
+  of `val_size` (default 0.1) of the training split (after `subset`, the first N training images).
 Missing files raise `MissingDataError` naming the files and where to put them under root.
 """
 
@@ -25,12 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skipcore.data.base import DataInfo, Dataset, MissingDataError
+from skipcore.data.base import DataInfo, Dataset, MissingDataError, split_indices
 
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
 CIFAR_TAR = "cifar-10-python.tar.gz"
-EMNIST_FILES = ("emnist-letters-train-images-idx3-ubyte", "emnist-letters-train-labels-idx1-ubyte")
+EMNIST_FILES = ("emnist-letters-train-images-idx3-ubyte", "emnist-letters-train-labels-idx1-ubyte",
+                "emnist-letters-test-images-idx3-ubyte", "emnist-letters-test-labels-idx1-ubyte")
 DOWNLOADS_OFF = "Downloads are off in skipcore: put the files there yourself."
 
 
@@ -98,17 +101,21 @@ def cifar10(params: Any, *, seed: int, root: Path, device: Any = "cpu") -> Datas
             f"CIFAR-10 files in {root / CIFAR_FOLDER} are present but torchvision rejects them ({exc}); "
             f"replace them with the original python-version batches. {DOWNLOADS_OFF}"
         ) from exc
-    x_train = torch.from_numpy(np.ascontiguousarray(train.data)).permute(0, 3, 1, 2).float() / 255
-    y_train = torch.as_tensor(train.targets, dtype=torch.long)
+    x_all = _cifar_images(train)
+    y_all = torch.as_tensor(train.targets, dtype=torch.long)
     if params.subset is not None:
-        x_train, y_train = x_train[: params.subset], y_train[: params.subset]
-    x_val = torch.from_numpy(np.ascontiguousarray(test.data)).permute(0, 3, 1, 2).float() / 255
-    y_val = torch.as_tensor(test.targets, dtype=torch.long)
-    mean, std = x_train.mean(dim=(0, 2, 3)), x_train.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    x_train, x_val = _normalise(x_train, x_val)
+        x_all, y_all = x_all[: params.subset], y_all[: params.subset]
+    tr, va, _ = split_indices(len(x_all), params.split_seed, "cifar10", params.val_size)
+    x_test, y_test = _cifar_images(test), torch.as_tensor(test.targets, dtype=torch.long)
+    mean, std = x_all[tr].mean(dim=(0, 2, 3)), x_all[tr].std(dim=(0, 2, 3)).clamp_min(1e-6)
+    x_train, x_val, x_test = _normalise(x_all[tr], x_all[va], x_test)
     augment = crop_flip(-mean / std) if params.augment else None
     info = DataInfo(task="classification", in_shape=tuple(x_train.shape[1:]), n_outputs=10)
-    return Dataset(info, x_train, y_train, x_val, y_val, augment).to(device)
+    return Dataset(info, x_train, y_all[tr], x_val, y_all[va], augment, x_test, y_test).to(device)
+
+
+def _cifar_images(ds: Any) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).float() / 255
 
 
 # ----------------------------------------------------------------------------- emnist_letters
@@ -127,31 +134,32 @@ def _emnist_present(raw: Path) -> list[str]:
 
 
 def emnist_letters(params: Any, *, seed: int, root: Path, device: Any = "cpu") -> Dataset:
-    from torchvision.datasets import EMNIST
-
     root = Path(root)
     raw = root / "EMNIST" / "raw"
-    legacy = root / "EMNIST" / "processed" / "training_letters.pt"
-    missing = [] if legacy.is_file() else _emnist_present(raw)
+    legacy = [root / "EMNIST" / "processed" / f"{part}_letters.pt" for part in ("training", "test")]
+    missing = [] if all(f.is_file() for f in legacy) else _emnist_present(raw)
     if missing:
         raise _missing(
             "EMNIST letters", raw, missing,
             f"Unzip the letters files of EMNIST's gzip.zip (https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip: "
-            f"gzip/{EMNIST_FILES[0]}.gz and gzip/{EMNIST_FILES[1]}.gz, gunzipped or not) into {raw}/. ",
+            f"gzip/emnist-letters-{{train,test}}-{{images-idx3,labels-idx1}}-ubyte.gz, gunzipped or not) into {raw}/. ",
         )
-    ds = EMNIST(str(root), split="letters", train=True, download=False)
-    x = ds.data.transpose(-1, -2).unsqueeze(1).float() / 255  # raw EMNIST is stored transposed
-    y = ds.targets.long() - 1  # letters 1..26 -> 0..25
+    x, y = _emnist_split(root, train=True)
     if params.subset is not None:
         x, y = x[: params.subset], y[: params.subset]
-    n_val = max(1, int(round(params.val_fraction * len(x))))
-    if n_val >= len(x):
-        raise ValueError(f"emnist_letters: val_fraction {params.val_fraction} of {len(x)} images leaves no training set")
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    val, tr = perm[:n_val], perm[n_val:]
-    x_train, x_val = _normalise(x[tr], x[val])
+    tr, va, _ = split_indices(len(x), params.split_seed, "emnist_letters", params.val_size)
+    x_test, y_test = _emnist_split(root, train=False)
+    x_train, x_val, x_test = _normalise(x[tr], x[va], x_test)
     info = DataInfo(task="classification", in_shape=(1, 28, 28), n_outputs=26)
-    return Dataset(info, x_train, y[tr], x_val, y[val]).to(device)
+    return Dataset(info, x_train, y[tr], x_val, y[va], None, x_test, y_test).to(device)
+
+
+def _emnist_split(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import EMNIST
+
+    ds = EMNIST(str(root), split="letters", train=train, download=False)
+    x = ds.data.transpose(-1, -2).unsqueeze(1).float() / 255  # raw EMNIST is stored transposed
+    return x, ds.targets.long() - 1  # letters 1..26 -> 0..25
 
 
 __all__ = ["cifar10", "crop_flip", "emnist_letters"]

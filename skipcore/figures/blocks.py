@@ -16,10 +16,10 @@ def _block_bars(name: str, title: str, blocks: list[str], down: list[bool], pane
     colors = [DOWN if d else OTHER for d in down]
     fig, axes = _new(len(panels), width=6.5 if len(panels) > 1 else 8.0)
     rows: list[dict] = []
-    for ax, (ylabel, vals, extra) in zip(axes, panels):
+    for ax, (ylabel, vals, extras) in zip(axes, panels):
         ax.bar(idx, vals, color=colors)
-        if extra is not None:
-            ax.plot(idx, extra[1], "kD", ms=4, label=extra[0])
+        for label, values, style in extras or []:  # markers over the bars: (label, values, matplotlib style)
+            ax.plot(idx, values, style, ms=4, label=label)
         ax.axhline(0, color="black", lw=0.8)
         ax.set(xlabel="block (1 = first)", ylabel=ylabel)
         _layer_ticks(ax, blocks)
@@ -52,11 +52,15 @@ def block_lesion(result: dict, records: Any = None) -> Optional[Figure]:
 
 @_safe
 def identity_ratio(result: dict, records: Any = None) -> Optional[Figure]:
-    """Seed 004: ||F(x)|| / ||x|| per residual block (bars = mean, diamonds = median)."""
+    """Seed 004: ||F(x)|| / ||x|| per residual block (bars = mean, diamonds = median, crosses = the
+    mean at initialisation when the result has "at_init")."""
     blocks, down, ratio = list(result["blocks"]), [bool(d) for d in result["downsample"]], _arr(result["ratio"])
     median = _arr(result.get("median") or [])
+    init = _arr((result.get("at_init") or {}).get("ratio") or [])
     if not blocks or not (len(blocks) == len(down) == len(ratio)):
         return None
-    extra = ("median", median) if len(median) == len(blocks) else None
+    extra = [("median", median, "kD")] if len(median) == len(blocks) else []
+    if len(init) == len(blocks):
+        extra.append(("mean at initialisation", init, "rx"))
     return _block_bars("identity_ratio", "Identity ratio ||F(x)|| / ||x|| per block (0 = identity)", blocks,
                        down, [("||F(x)|| / ||x|| (mean over samples)", ratio, extra)])

@@ -9,7 +9,8 @@ path, see the model's docstring) -> loss/acc and the deltas to base per block, w
 al. found that only the downsampling blocks hurt much); then, for every k in `random_k` (k <= the
 number of blocks), `n_random` seeded draws of k blocks removed together -> mean/std of the loss
 (and acc). Works on `shortcut: "none"` too, where a removed block passes its input on unchanged.
-The block mask is restored afterwards.
+The block mask is restored afterwards. The worker adds "at_init", the same result on the run's
+model at initialisation (`AT_INIT`, see `skipcore.probes`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 BATCH = 256
+AT_INIT = True  # the worker also runs it on the model at initialisation (result["at_init"])
 
 
 @torch.no_grad()

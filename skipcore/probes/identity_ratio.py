@@ -6,7 +6,8 @@ sample (Frobenius norm over all non-batch dims; `branch` includes any residual s
 mean and median over samples. A ratio near 0 means the block is close to the identity. Downsampling
 blocks (shape-changing, projection shortcut) are flagged: their ratio compares tensors of different
 shapes and reads differently.
-Result: {"blocks", "ratio" (mean), "median", "downsample", "n_samples"}.
+Result: {"blocks", "ratio" (mean), "median", "downsample", "n_samples"}; the worker adds
+"at_init", the same result on the run's model at initialisation (`AT_INIT`, see `skipcore.probes`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 BATCH = 256
+AT_INIT = True  # the worker also runs it on the model at initialisation (result["at_init"])
 
 
 @torch.no_grad()

@@ -4,9 +4,12 @@ the loss landscape of neural nets").
 theta(a, b) = theta* + a d1 + b d2, with d1, d2 from `directions.random_direction` (keyed by
 parameter name, filter-normalised, zero for 1-D parameters) drawn in that order from
 `torch.Generator().manual_seed(params.seed)`. The model is in eval mode, so BatchNorm uses its
-running statistics as trained (they are buffers, never moved). The loss (and accuracy for
-classification/segmentation) is evaluated on the first `n_samples` validation examples at
-`points` values of a (1-D) or a points x points grid of (a, b) (2-D), evenly over [-span, span].
+running statistics as trained (they are buffers, never moved or updated). The loss (and accuracy
+for classification/segmentation) is the TRAINING loss, as Li et al. plot it: it is evaluated on a
+fixed subset of `n_samples` training examples (without augmentation), the first `n_samples`
+indices of `torch.randperm(len(x_train))` from a second generator seeded with `params.seed`
+(`training_subset`), at `points` values of a (1-D) or a points x points grid of (a, b) (2-D),
+evenly over [-span, span].
 Points not computed stay NaN. The weights are restored bit for bit afterwards.
 
 Roughness (how smooth the slice is; 2-D statistics over interior grid points, 1-D over interior
@@ -19,8 +22,9 @@ points of the line):
   eigenvalues; this is the cheap grid version).
 - `border_ratio`: mean loss on the border of the slice (both ends in 1-D) / the centre loss: how
   much the loss rises a `span` away (sharp vs wide basin).
-Result: {"dims", "seed", "span", "points", "n_samples", "alphas", "betas" (2-D), "loss", "acc"
-(classification/segmentation), "center_loss", "center_acc", "roughness"}.
+Result: {"dims", "seed", "span", "points", "n_samples", "evaluated_on", "batch_norm", "alphas",
+"betas" (2-D), "loss", "acc" (classification/segmentation), "center_loss", "center_acc",
+"roughness"}.
 """
 
 from __future__ import annotations
@@ -71,10 +75,17 @@ def roughness(loss: torch.Tensor) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- probe
+def training_subset(data: Any, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed subset of min(n, N) training examples the landscape is evaluated on (docstring)."""
+    perm = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(seed))[:n]
+    idx = perm.sort().values.to(data.x_train.device)
+    return data.x_train[idx], data.y_train[idx]
+
+
 @torch.no_grad()
 def run(model: nn.Module, data: Any, params: Any) -> dict:
     task = data.info.task
-    x, y = data.x_val[: params.n_samples], data.y_val[: params.n_samples]
+    x, y = training_subset(data, params.n_samples, params.seed)
     g = torch.Generator().manual_seed(params.seed)
     dirs = [random_direction(model, g) for _ in range(params.dims)]
     named = dict(model.named_parameters())
@@ -108,6 +119,9 @@ def run(model: nn.Module, data: Any, params: Any) -> dict:
         "span": params.span,
         "points": params.points,
         "n_samples": len(x),
+        "evaluated_on": (f"training subset of {len(x)} of {len(data.x_train)} points (no augmentation), fixed by "
+                         f"torch.randperm with a generator seeded with the probe seed {params.seed}"),
+        "batch_norm": "eval",
         "alphas": coords,
         "loss": loss.tolist(),
         "center_loss": center_loss,

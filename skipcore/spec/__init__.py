@@ -26,9 +26,9 @@ SweepValue = Union[bool, int, float, str, None]
 
 # Which data a family can train on, and which families a probe can inspect. Kept here (not in the
 # torch code) so that a wrong combination is a 422 at POST time, not a failed run an hour later.
-IMAGE_CLASSIFICATION_DATA = frozenset({"cifar10", "emnist_letters", "fake_images"})
+IMAGE_CLASSIFICATION_DATA = frozenset({"cifar10", "digits", "emnist_letters", "fake_images"})
 SEGMENTATION_DATA = frozenset({"synthetic_segmentation"})
-REGRESSION_DATA = frozenset({"sine", "linear_plus_noise"})
+REGRESSION_DATA = frozenset({"diabetes", "linear_plus_noise", "sine"})
 SWITCHABLE_SKIPS = frozenset({"telescope_mlp", "dense_skip_mlp"})
 BLOCK_FAMILIES = frozenset({"resnet_mlp", "resnet_cnn", "highway_mlp"})
 

@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Count = Annotated[int, Field(ge=1, le=10_000_000)]
+SplitSeed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# A hold-out size: an int is a number of examples, a float in (0, 1) a fraction.
+Size = Union[Annotated[int, Field(ge=1, le=10_000_000)], Annotated[float, Field(gt=0, lt=1)]]
+N_DIGITS = 1797  # examples in scikit-learn's load_digits
+N_DIABETES = 442  # examples in scikit-learn's load_diabetes
+
+
+def hold_out_count(size: Union[int, float], n: int) -> int:
+    """How many of n examples a hold-out `size` takes: an int is a count, a float in (0, 1) a
+    fraction of n (rounded, at least 1)."""
+    return int(size) if isinstance(size, int) else max(1, int(round(float(size) * n)))
+
+
+def _check_left(what: str, n: int, **sizes: Union[int, float]) -> None:
+    taken = {k: hold_out_count(v, n) for k, v in sizes.items()}
+    if sum(taken.values()) >= n:
+        given = ", ".join(f"{k} {v!r} ({taken[k]})" for k, v in sizes.items())
+        raise ValueError(f"{what}: {given} of {n} examples leave no training set")
+
+
+SPLIT_SEED_DOC = ("seed of the train/validation(/test) split; fixed (not the run seed), so the run seeds "
+                  "vary the optimisation, not the data")
 
 
 class _Data(BaseModel):
@@ -43,19 +65,87 @@ class LinearPlusNoise(_Data):
 
 
 class EmnistLetters(_Data):
-    """EMNIST letters through torchvision (26 classes), from the data root in settings."""
+    """EMNIST letters through torchvision (26 classes), from the data root in settings.
+
+    The official test split is the test set (`x_test`); the validation set is a seeded hold-out of
+    `val_size` of the (subset of the) training split. `val_fraction` is the older name of a
+    fractional `val_size`.
+    """
 
     name: Literal["emnist_letters"]
     subset: Optional[Count] = Field(None, description="use only the first N training images")
-    val_fraction: float = Field(0.1, gt=0, lt=1)
+    val_size: Size = Field(0.1, description="validation hold-out of the training split: a count, or a fraction in (0, 1)")
+    val_fraction: Optional[float] = Field(None, gt=0, lt=1, description="older name of a fractional val_size "
+                                          "(moved into val_size on validation)")
+    split_seed: SplitSeed = Field(0, description=SPLIT_SEED_DOC)
+
+    @model_validator(mode="after")
+    def _val_fraction(self) -> "EmnistLetters":
+        if self.val_fraction is not None:  # the older name: becomes val_size
+            if "val_size" in self.model_fields_set and self.val_size != self.val_fraction:
+                raise ValueError("give val_size or val_fraction (its older name), not both")
+            self.val_size, self.val_fraction = self.val_fraction, None
+        if self.subset is not None:
+            _check_left("emnist_letters subset", self.subset, val_size=self.val_size)
+        return self
 
 
 class Cifar10(_Data):
-    """CIFAR-10 through torchvision, from the data root in settings."""
+    """CIFAR-10 through torchvision, from the data root in settings.
+
+    The official test batch is the test set (`x_test`); the validation set is a seeded hold-out of
+    `val_size` of the (subset of the) training batches (5000 of 50 000 by default, the usual
+    45k/5k split).
+    """
 
     name: Literal["cifar10"]
     augment: bool = True
     subset: Optional[Count] = Field(None, description="use only the first N training images")
+    val_size: Size = Field(5000, description="validation hold-out of the training images: a count, or a fraction in (0, 1)")
+    split_seed: SplitSeed = Field(0, description=SPLIT_SEED_DOC)
+
+    @model_validator(mode="after")
+    def _left(self) -> "Cifar10":
+        _check_left("cifar10 subset" if self.subset is not None else "cifar10", self.subset or 50_000,
+                    val_size=self.val_size)
+        return self
+
+
+class _FixedSplit(_Data):
+    """A data set of `N` examples split once into test / validation / training by `split_seed`."""
+
+    N: ClassVar[int]
+    val_size: Size = Field(0.2, description="validation share of all examples: a count, or a fraction in (0, 1)")
+    test_size: Size = Field(0.2, description="test share of all examples: a count, or a fraction in (0, 1)")
+    split_seed: SplitSeed = Field(0, description=SPLIT_SEED_DOC)
+
+    @model_validator(mode="after")
+    def _left(self) -> "_FixedSplit":
+        _check_left(self.name, self.N, val_size=self.val_size, test_size=self.test_size)
+        return self
+
+
+class Digits(_FixedSplit):
+    """scikit-learn's `load_digits`: 1,797 real 8x8 handwritten digits, 10 classes (images (1, 8, 8)).
+
+    Split once with `split_seed` into test (`test_size` of all images), validation (`val_size` of
+    all images) and training (the rest); pixels scaled to [0, 1] then standardised with the
+    training images' mean and std.
+    """
+
+    N: ClassVar[int] = N_DIGITS
+    name: Literal["digits"]
+
+
+class Diabetes(_FixedSplit):
+    """scikit-learn's `load_diabetes`: 442 patients, 10 features, a disease-progression target.
+
+    Split once with `split_seed` into test / validation / training like `digits`; features and
+    target are standardised with the training split's mean and std only.
+    """
+
+    N: ClassVar[int] = N_DIABETES
+    name: Literal["diabetes"]
 
 
 class FakeImages(_Data):
@@ -68,6 +158,9 @@ class FakeImages(_Data):
     channels: Annotated[int, Field(ge=1, le=16)] = 3
     n_classes: Annotated[int, Field(ge=2, le=1000)] = 10
     learnable: bool = Field(True, description="class-dependent patterns, so accuracy can rise")
+    task_seed: SplitSeed = Field(
+        0, description="seed of the class patterns (the task); fixed, so run seeds vary the samples, not the task"
+    )
 
 
 class SyntheticSegmentation(_Data):
@@ -81,12 +174,14 @@ class SyntheticSegmentation(_Data):
 
 
 DataParams = Annotated[
-    Union[Sine, LinearPlusNoise, EmnistLetters, Cifar10, FakeImages, SyntheticSegmentation],
+    Union[Sine, LinearPlusNoise, EmnistLetters, Cifar10, Digits, Diabetes, FakeImages, SyntheticSegmentation],
     Field(discriminator="name"),
 ]
 
 DATASET_NAMES = (
     "cifar10",
+    "diabetes",
+    "digits",
     "emnist_letters",
     "fake_images",
     "linear_plus_noise",

@@ -66,3 +66,47 @@ def test_the_biggest_sweep_point_decides(home, widths, status):
     else:
         assert r.status_code == 201, r.text
         assert len(r.json()["runs"]) == 2
+
+
+def _with(**sections):
+    """make_spec with whole sections replaced (not merged)."""
+    spec = make_spec(probes=[])
+    spec.update(sections)
+    return spec
+
+
+@pytest.mark.parametrize("data,model", [
+    ({"name": "digits"}, {"family": "dense_skip_mlp", "widths": [128, 256]}),
+    ({"name": "digits", "val_size": 300, "test_size": 0.25, "split_seed": 3}, {"family": "vanilla_cnn"}),
+    ({"name": "diabetes"}, {"family": "skip_layer_mlp", "depth": 1, "width": 16}),
+])
+def test_post_with_the_scikit_learn_data_sets_is_201(home, data, model):
+    settings, client = _client(home)
+    with client:
+        r = client.post("/v1/experiments", json=_with(model=model, data=data))
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["data"]["name"] == data["name"]
+
+
+def test_every_data_set_has_an_input_shape_for_the_guard():
+    from api.guard import input_shape
+    from skipcore.spec import DATASET_NAMES
+
+    model = {"family": "plain_mlp", "depth": 2, "width": 8}
+    for name in DATASET_NAMES:
+        if name == "synthetic_segmentation":
+            spec = _with(model={"family": "unet", "depth": 1, "base_channels": 4}, data={"name": name})
+        else:
+            spec = _with(model=model, data={"name": name})
+        shape = input_shape(ExperimentSpec.model_validate(spec))
+        assert shape and all(isinstance(n, int) and n > 0 for n in shape), name
+
+
+def test_a_split_that_leaves_no_training_data_is_422_naming_the_field(home):
+    settings, client = _client(home)
+    with client:
+        r = client.post("/v1/experiments", json=_with(data={"name": "diabetes", "val_size": 0.6, "test_size": 0.4}))
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["field"] == "data" and "leave no training set" in problem["message"], problem
+    assert count_rows(settings, Experiment) == 0

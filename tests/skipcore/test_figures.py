@@ -108,6 +108,15 @@ def test_block_probe_figures_are_real_images(block_results):
     assert "laplacian" in title and "non-convex" in title
 
 
+def test_identity_ratio_figure_marks_the_values_at_init(block_results):
+    result = dict(block_results["identity_ratio"])
+    plain = figures.identity_ratio(result)
+    result["at_init"] = {**result, "ratio": [2 * r + 0.5 for r in result["ratio"]]}
+    with_init = figures.identity_ratio(result)
+    assert_good_figure(with_init)
+    assert with_init.png != plain.png  # the at-init markers are drawn
+
+
 def test_l1_linearity_figure(l1_result):
     assert_good_figure(figures.l1_linearity(l1_result))
 

@@ -114,6 +114,25 @@ def test_loss_landscape_2d_restores_weights_exactly(data, resnet):
     assert set(r["roughness"]) == {"laplacian", "nonconvex_fraction", "border_ratio"}
 
 
+def test_loss_landscape_is_the_training_loss_on_a_fixed_subset_with_batch_norm_in_eval(data, resnet):
+    p = LossLandscape(name="loss_landscape", dims=1, points=3, n_samples=16, seed=4)
+    resnet.train()
+    snap = _snapshot(resnet)  # BN running statistics included: evaluating must not update them
+    r = loss_landscape.run(resnet, data, p)
+    assert _same(resnet, snap) and resnet.training
+    x, y = loss_landscape.training_subset(data, 16, 4)
+    assert len(set(x.flatten(1).sum(1).tolist())) == 16  # 16 distinct training images
+    resnet.eval()
+    with torch.no_grad():
+        train_loss = F.cross_entropy(resnet(x), y).item()
+        val_loss = F.cross_entropy(resnet(data.x_val[:16]), data.y_val[:16]).item()
+    resnet.train()
+    assert r["center_loss"] == pytest.approx(train_loss, rel=1e-5)
+    assert abs(train_loss - val_loss) > 1e-3  # the two sets give different losses: the test tells them apart
+    assert r["evaluated_on"].startswith("training subset of 16 of 64 points") and r["batch_norm"] == "eval"
+    assert loss_landscape.run(resnet, data, p)["loss"] == r["loss"]  # the same subset every time
+
+
 def test_loss_landscape_1d_is_seeded(data, resnet):
     p = LossLandscape(name="loss_landscape", dims=1, points=3, n_samples=8, seed=2)
     a, b = loss_landscape.run(resnet, data, p), loss_landscape.run(resnet, data, p)

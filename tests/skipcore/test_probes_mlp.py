@@ -86,12 +86,40 @@ def test_depth_error_is_the_mc_mean_squared_error_against_sine(telescope, data):
     _json_ready(r)
     assert r["n_points"] == 500 and r["mc_error"] >= 0
     assert run_probe(p, telescope, data) == r  # same seed, same points
-    g = torch.Generator().manual_seed(3)
-    x = -2 * math.pi + 4 * math.pi * torch.rand(500, 1, generator=g)
+    assert r["points"]["n"] == 500 and "uniform on the training support" in r["points"]["distribution"]
+    assert "PCG64" in r["points"]["generator"]
+    recorder = _InputRecorder()
+    run_probe(p, recorder, data)
+    x = torch.cat(recorder.seen)  # the points the probe evaluated the model on
     with torch.no_grad():
         expected = (torch.sin(x) - telescope.eval()(x)).pow(2).mean().item()
     telescope.train()
     assert r["mc_error"] == pytest.approx(expected, rel=1e-5)
+
+
+class _InputRecorder(torch.nn.Module):
+    """f(x) = 0 that keeps every input it is evaluated on."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("run_seed,probe_seed", [(0, 0), (1, 1), (2, 2), (5, 0), (0, 5), (1234, 1234)])
+def test_depth_error_mc_points_are_never_training_inputs(run_seed, probe_seed):
+    d = sine(Sine(name="sine"), seed=run_seed)  # the fig-4 specs' data: 1024 training inputs
+    model = _InputRecorder()
+    r = run_probe(DepthError(name="depth_error", n_points=1000, seed=probe_seed), model, d)
+    points = torch.cat(model.seen).flatten()
+    train = set(d.x_train.flatten().tolist())
+    assert sum(x in train for x in points.tolist()) == 0
+    assert len(points) == 1000 and r["points"]["n"] == 1000
+    lo, hi = d.info.x_range
+    assert lo <= points.min() and points.max() <= hi and points.std() > 3  # spread over [-2pi, 2pi]
 
 
 def test_gradient_flow_reports_recorded_and_final_norms(telescope, data):

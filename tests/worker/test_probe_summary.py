@@ -1,5 +1,6 @@
 """The probe outputs the worker copies into a run's summary (what /aggregate and /compare read)."""
 
+import pytest
 import torch
 
 from skipcore.data.synthetic import linear_plus_noise, sine
@@ -28,3 +29,10 @@ def test_depth_error_summary_and_probes_without_one():
     out = run_probe(DepthError(name="depth_error", n_points=50), PlainMLP(in_features=1, out_features=1, depth=2, width=4), d)
     assert _probe_summary("depth_error", out) == {"depth_error.mc_error": out["mc_error"]}
     assert _probe_summary("weight_magnitude", {"mean_abs": [1.0]}) == {}
+
+
+def test_identity_ratio_mean_trained_and_at_init_reach_the_summary():
+    out = {"ratio": [0.2, 0.4], "at_init": {"ratio": [1.0, 2.0]}}
+    assert _probe_summary("identity_ratio", out) == {"identity_ratio.mean": pytest.approx(0.3),
+                                                     "identity_ratio.mean_at_init": pytest.approx(1.5)}
+    assert _probe_summary("identity_ratio", {"ratio": [0.5]}) == {"identity_ratio.mean": 0.5}
