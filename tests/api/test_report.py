@@ -166,7 +166,8 @@ def _points(stats_by_x: dict) -> list:
 
 def _svg_y(svg: str) -> tuple[list[str], callable]:
     """The chart's y tick labels and the data value at a pixel height (from the ticks' positions)."""
-    ticks = [(float(y) - 4, t) for y, t in re.findall(r'<text class="ytick" x="[^"]+" y="([^"]+)"[^>]*>([^<]+)</text>', svg)]
+    ticks = [(float(y) - 4, t) for y, t in
+             re.findall(r'<text(?: class="ytick")? x="64" y="([^"]+)" text-anchor="end">([^<]+)</text>', svg)]
     (p0, t0), (p1, t1) = ticks[0], ticks[-1]
     v0, v1 = (float(t.replace("−", "-")) for t in (t0, t1))
     return [t for _, t in ticks], lambda py: v0 + (py - p0) * (v1 - v0) / (p1 - p0)
@@ -178,7 +179,8 @@ def test_the_sweep_chart_never_draws_a_positive_metrics_ci_below_zero_and_has_ro
                                     4: stat(0.009462, 0.0051, 0.0138, [0.008, 0.009, 0.011]),
                                     8: stat(0.02107, 0.0127, 0.0294, [0.018, 0.021, 0.024])}), "val_loss")
     labels, value_at = _svg_y(svg)
-    bars = re.findall(r'<line class="ci" x1="[^"]+" x2="[^"]+" y1="([^"]+)" y2="([^"]+)"', svg)
+    bars = re.findall(r'<line (?:class="ci" )?x1="([^"]+)" x2="\1" y1="([^"]+)" y2="([^"]+)" stroke="#1f77b4"', svg)
+    bars = [(lo, hi) for _, lo, hi in bars]
     assert len(bars) == 3
     assert min(value_at(float(y)) for pair in bars for y in pair) >= -1e-9, (labels, bars)
     assert "log scale" not in svg  # never a log axis under a CI that reaches 0
