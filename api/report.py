@@ -18,10 +18,12 @@ from typing import Any, Optional
 from api.stats import BOOKKEEPING, finite_number, summarize
 
 PREFERRED = ("train_loss", "val_loss", "train_acc", "val_acc", "val_iou", "best_val_loss")
-SKIP = BOOKKEEPING | {"epochs_run", "lr", "epoch_time", "phase"}  # not worth a column
+TIME = "time_s"  # the training loop's own clock, summed over a run's attempts (probes and figures excluded)
+SKIP = BOOKKEEPING | {"epochs_run", "lr", "epoch_time", "phase", TIME}  # not a metric column
 WIDE = {"skip_ablation", "weight_magnitude", "block_lesion", "l1_linearity"}  # figures with two panels
 MAX_METRIC_COLUMNS = 10
 MAIN_SWEEP_METRICS = ("depth_error.mc_error", "val_loss", "val_acc")
+MIN_CI_SEEDS = 3  # below this many seeds the sweep chart shows each seed instead of a 95% CI
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -55,15 +57,44 @@ def num(v: Any) -> str:
     return "—" if x is None else (f"{x:.4g}" if x != int(x) or abs(x) >= 1e6 else str(int(x)))
 
 
+def ci_decimals(half: float, digits: int = 2) -> int:
+    """Decimals that keep `digits` significant digits of a CI half-width (negative: round to tens...)."""
+    return digits - 1 - math.floor(math.log10(half))
+
+
+def fixed(v: float, decimals: int) -> str:
+    return f"{round(v, decimals):.{max(decimals, 0)}f}".replace("-", "−")
+
+
+def ci_text(mean: float, lo: float, hi: float) -> tuple[str, str]:
+    """`mean ± half` and `[lo, hi]` rounded to the CI's precision (2 significant digits of the half-width),
+    so no digit is printed that the spread across seeds does not support."""
+    half = (hi - lo) / 2
+    if not half > 0:
+        return f"{num(mean)} ± 0", f"[{num(lo)}, {num(hi)}]"
+    d = ci_decimals(half)
+    if d <= 6 and abs(mean) < 1e6:
+        return f"{fixed(mean, d)} ± {fixed(half, d)}", f"[{fixed(lo, d)}, {fixed(hi, d)}]"
+    exp = math.floor(math.log10(max(abs(mean), half)))
+    k, scale = d + exp, 10.0 ** exp
+    tail = f" × 10<sup>{exp}</sup>".replace("-", "−")
+    return (f"({fixed(mean / scale, k)} ± {fixed(half / scale, k)}){tail}",
+            f"[{fixed(lo / scale, k)}, {fixed(hi / scale, k)}]{tail}")
+
+
 def when(dt: Optional[datetime]) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "—"
 
 
-def duration(a: Optional[datetime], b: Optional[datetime]) -> str:
-    if not a or not b:
+def seconds(s: Optional[float]) -> str:
+    if s is None:
         return "—"
-    s = max(0.0, (b - a).total_seconds())
+    s = max(0.0, s)
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def duration(a: Optional[datetime], b: Optional[datetime]) -> str:
+    return seconds((b - a).total_seconds()) if a and b else "—"
 
 
 @dataclass
@@ -116,9 +147,11 @@ def summary_table(runs: list[RunRow], cols: list[str]) -> str:
             f'<tr id="run-{e(r.id)}"><td>{r.index}</td><td class="l"><a href="#figs-{e(r.id)}">{e(r.id)}</a></td>'
             f"<td>{e(r.seed)}</td><td class=\"l\">{e(_params(r.params))}</td>"
             f'<td class="l"><span class="badge {e(r.status)}">{e(r.status)}</span>{err}</td>'
-            f"<td>{r.epoch}/{r.epochs}</td><td>{duration(r.started_at, r.finished_at)}</td>{cells}</tr>")
+            f"<td>{r.epoch}/{r.epochs}</td><td>{seconds(r.finals.get(TIME))}</td>{cells}</tr>")
     return (f'<div class="scroll"><table><thead><tr><th>#</th><th class="l">run</th><th>seed</th>'
-            f'<th class="l">params</th><th class="l">status</th><th>epoch</th><th>time</th>{head}</tr></thead>'
+            f'<th class="l">params</th><th class="l">status</th><th>epoch</th>'
+            f'<th title="the training loop\'s own clock, every attempt; probes and figures excluded">training time'
+            f'<div class="muted">epochs only</div></th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
@@ -130,8 +163,9 @@ def aggregate(runs: list[RunRow], cols: list[str]) -> list[tuple[dict, int, int,
     out = []
     for members in groups.values():
         done = [r for r in members if r.status == "succeeded"]
-        out.append((members[0].params, len(done), len(members),
-                    {c: summarize(r.finals.get(c) for r in done) for c in cols}))
+        stats = {c: dict(summarize(r.finals.get(c) for r in done),
+                         values=[v for r in done if (v := finite_number(r.finals.get(c))) is not None]) for c in cols}
+        out.append((members[0].params, len(done), len(members), stats))
     return out
 
 
@@ -140,8 +174,8 @@ def _stat(s: dict) -> str:
         return "—"
     if s["ci95"] is None:
         return num(s["mean"])
-    lo, hi = s["ci95"]
-    return f'{num(s["mean"])} ± {num((hi - lo) / 2)}<div class="muted">[{num(lo)}, {num(hi)}]</div>'
+    pm, bounds = ci_text(s["mean"], *s["ci95"])
+    return f'{pm}<div class="muted">{bounds}</div>'
 
 
 def aggregate_table(points: list, cols: list[str]) -> str:
@@ -154,8 +188,32 @@ def aggregate_table(points: list, cols: list[str]) -> str:
             f"{head}</tr></thead><tbody>{rows}</tbody></table></div>")
 
 
+def nice_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], int]:
+    """Ticks at multiples of a 1, 2 or 5 × 10^k step covering [lo, hi], and the decimals they need."""
+    raw = (hi - lo) / n
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    return [k * step for k in range(first, last + 1)], max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def _y_axis(values: list[float], nonnegative: bool) -> tuple[bool, list[float], list[str]]:
+    """(log scale?, tick values, tick labels): decades for a positive quantity over 30x or more,
+    else round linear steps; a non-negative quantity's axis never goes below 0."""
+    vmin, vmax = min(values), max(values)
+    if nonnegative and vmin > 0 and vmax / vmin > 30:
+        ticks = [10.0 ** k for k in range(math.floor(math.log10(vmin)), math.ceil(math.log10(vmax)) + 1)]
+        return True, ticks, [f"{t:g}" if 1e-4 <= t < 1e6 else f"{t:.0e}" for t in ticks]
+    if vmax == vmin:
+        vmin, vmax = vmin - (abs(vmin) or 1) / 2, vmax + (abs(vmax) or 1) / 2
+    ticks, decimals = nice_ticks(max(vmin, 0.0) if nonnegative else vmin, vmax)
+    return False, ticks, [fixed(t, decimals) for t in ticks]
+
+
 def sweep_svg(points: list, metric: str) -> str:
-    """Mean with 95% CI bars against the (single numeric) sweep value, as inline SVG; '' when not drawable."""
+    """Mean over seeds against the (single numeric) sweep value as inline SVG, with its 95% CI where a
+    point has 3 seeds or more and the seeds themselves below that; '' when not drawable. A quantity
+    no seed has below 0 is not drawn below 0 (its CI is clipped there)."""
     keys = {k for p, *_ in points for k in p}
     if len(keys) != 1:
         return ""
@@ -164,34 +222,36 @@ def sweep_svg(points: list, metric: str) -> str:
                   if finite_number(p.get(key)) is not None and s[metric]["mean"] is not None), key=lambda t: t[0])
     if len(pts) < 2:
         return ""
+    nonneg = all(v >= 0 for _, s in pts for v in s.get("values", [])) and all(s["mean"] >= 0 for _, s in pts)
+    ci = {x: (max(s["ci95"][0], 0.0) if nonneg else s["ci95"][0], s["ci95"][1])
+          for x, s in pts if s["ci95"] and s["n"] >= MIN_CI_SEEDS}
+    seeds = [(x, v) for x, s in pts if x not in ci for v in s.get("values", [])]
+    ys = [s["mean"] for _, s in pts] + [v for b in ci.values() for v in b] + [v for _, v in seeds]
+    log, ticks, labels = _y_axis(ys, nonneg)
     W, H, L, R, T, B = 720, 300, 70, 20, 30, 45
+    f = math.log10 if log else (lambda v: v)
+    y0, y1 = f(ticks[0]), f(ticks[-1])
     xs = [x for x, _ in pts]
-    ys = [v for _, s in pts for v in ([s["mean"]] + (s["ci95"] or []))]
-    log = min(ys) > 0 and max(ys) / min(ys) > 30
-    f = (lambda v: math.log10(v)) if log else (lambda v: v)
-    y0, y1 = f(min(ys)), f(max(ys))
-    y0, y1 = (y0 - 0.5, y1 + 0.5) if y1 == y0 else (y0 - 0.05 * (y1 - y0), y1 + 0.05 * (y1 - y0))
     X = lambda v: L + (v - xs[0]) / (xs[-1] - xs[0]) * (W - L - R)  # noqa: E731
     Y = lambda v: H - B - (f(v) - y0) / (y1 - y0) * (H - T - B)  # noqa: E731
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">',
            f'<rect x="0" y="0" width="{W}" height="{H}" fill="#fff"/>',
            f'<text x="{W / 2}" y="18" text-anchor="middle" font-weight="600">{e(metric)} by {e(key)} '
-           f"(mean over seeds, 95% CI{', log scale' if log else ''})</text>"]
-    for i in range(5):
-        v = y0 + (y1 - y0) * i / 4
-        yy = H - B - i / 4 * (H - T - B)
-        out.append(f'<line x1="{L}" x2="{W - R}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e6e9ed"/>'
-                   f'<text x="{L - 6}" y="{yy + 4:.1f}" text-anchor="end">{num(10 ** v if log else v)}</text>')
-    for x, s in pts:
+           f"(mean over seeds{', log scale' if log else ''})</text>",
+           f'<text x="{W - R}" y="{T + 4}" text-anchor="end" class="muted">● mean · | 95% CI (n ≥ {MIN_CI_SEEDS})'
+           f" · ○ each seed (n &lt; {MIN_CI_SEEDS}: no CI)</text>"]
+    for t, label in zip(ticks, labels):
+        out.append(f'<line x1="{L}" x2="{W - R}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="#e6e9ed"/>'
+                   f'<text class="ytick" x="{L - 6}" y="{Y(t) + 4:.1f}" text-anchor="end">{label}</text>')
+    for x, _ in pts:
         out.append(f'<text x="{X(x):.1f}" y="{H - B + 16}" text-anchor="middle">{num(x)}</text>')
-        if s["ci95"]:
-            lo, hi = s["ci95"]
-            if not log or lo > 0:
-                out.append(f'<line x1="{X(x):.1f}" x2="{X(x):.1f}" y1="{Y(lo):.1f}" y2="{Y(hi):.1f}" '
-                           f'stroke="#1f77b4" stroke-width="1.5"/>')
+    out += [f'<line class="ci" x1="{X(x):.1f}" x2="{X(x):.1f}" y1="{Y(lo):.1f}" y2="{Y(hi):.1f}" '
+            f'stroke="#1f77b4" stroke-width="1.5"/>' for x, (lo, hi) in ci.items()]
     line = " ".join(f"{X(x):.1f},{Y(s['mean']):.1f}" for x, s in pts)
     out.append(f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
     out += [f'<circle cx="{X(x):.1f}" cy="{Y(s["mean"]):.1f}" r="4" fill="#1f77b4"/>' for x, s in pts]
+    out += [f'<circle class="seed" cx="{X(x):.1f}" cy="{Y(v):.1f}" r="4" fill="none" stroke="#d95f02" '
+            f'stroke-width="1.5"/>' for x, v in seeds]
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#555"/>'
                f'<line x1="{L}" x2="{W - R}" y1="{H - B}" y2="{H - B}" stroke="#555"/>'
                f'<text x="{(L + W - R) / 2}" y="{H - 8}" text-anchor="middle">{e(key)}</text>'

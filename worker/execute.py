@@ -120,10 +120,11 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
     if prep.resume is not None:
         summary["resumed_from"] = prep.checkpoint_epoch  # the epoch of the checkpoint this attempt started from
     if result.stopped:
-        if result.stopped == "cancelled":
-            return Outcome("cancelled", None, summary)
         if result.stopped.startswith("lease lost"):
             return Outcome("lost", result.stopped, summary)
+        figures.training_figure(ctx, run_id)  # a stopped run shows the curves of the epochs it has
+        if result.stopped == "cancelled":
+            return Outcome("cancelled", None, summary)
         return Outcome("failed", result.stopped, summary)
 
     # no separate final checkpoint: the loop's checkpoint of the last epoch (always written) holds

@@ -21,8 +21,8 @@ def _block_bars(name: str, title: str, blocks: list[str], down: list[bool], pane
         for label, values, style in extras or []:  # markers over the bars: (label, values, matplotlib style)
             ax.plot(idx, values, style, ms=4, label=label)
         ax.axhline(0, color="black", lw=0.8)
-        ax.set(xlabel="block (1 = first)", ylabel=ylabel)
-        _layer_ticks(ax, blocks)
+        ax.set(ylabel=ylabel)
+        _layer_ticks(ax, blocks, noun="block")
         handles = [Patch(color=DOWN, label="downsampling block"),
                    Patch(color=OTHER, label="shape-preserving block")]
         ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=8)
@@ -30,7 +30,7 @@ def _block_bars(name: str, title: str, blocks: list[str], down: list[bool], pane
                       measure=[ylabel] * len(blocks))
     fig.suptitle(title)
     vega = _vega(title, rows, mark={"type": "bar", "tooltip": True}, encoding={
-        "x": _enc("block", "ordinal", "block (1 = first)"), "y": _enc("value", "quantitative", ""),
+        "x": _enc("block", "ordinal", "block (1 = first, in forward order)"), "y": _enc("value", "quantitative", ""),
         "color": _enc("downsample", "nominal", "downsampling", scale={"domain": [True, False],
                                                                        "range": [DOWN, OTHER]}),
         "row": _enc("measure", "nominal", "")}, resolve={"scale": {"y": "independent"}})

@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -87,13 +88,66 @@ def _render(name: str, fig: MplFigure, vega: dict) -> Figure:
     return Figure(name=name, png=png.getvalue(), svg=svg.getvalue(), vega=vega)
 
 
-def _layer_ticks(ax: Any, names: list[str]) -> None:
-    idx = np.arange(1, len(names) + 1)
-    if len(names) <= 16:
-        ax.set_xticks(idx, names, rotation=45 if max(map(len, names)) > 4 else 0, ha="right", fontsize=8)
+_HIDDEN = re.compile(r"hidden\.(\d+)$")
+_MAIN = re.compile(r"main\.(\d+)$")
+_SKIP = re.compile(r"skips\.(\d+)_(\d+)$")
+MLP_AXIS = "layer (1 = first hidden layer, fed by the input x; out = output layer)"
 
 
-def _positive_log(ax: Any, *series: np.ndarray) -> None:
+def layer_axis(names: list[str], noun: str = "layer") -> tuple[list[str], str]:
+    """Tick labels and the axis title, naming layers the same way: an MLP's `hidden.k` is hidden layer
+    k + 1 (the numbering of the studies: 1 = the first hidden layer, the one fed by the input),
+    `output` is `out`; a dense-skip MLP's `main.k` is the weight into hidden layer k + 1 and a skip
+    `i→j` joins layers i and j (0 = the input); any other network is numbered in forward order."""
+    hidden = [_HIDDEN.match(n) for n in names]
+    if any(hidden) and all(h or n in ("output", "direct") for h, n in zip(hidden, names)):
+        labels = [str(int(h.group(1)) + 1) if h else {"output": "out", "direct": "direct"}[n]
+                  for h, n in zip(hidden, names)]
+        extra = "; direct = the input-to-output layer" if "direct" in names else ""
+        return labels, MLP_AXIS[:-1] + extra + ")"
+    main, skip = [_MAIN.match(n) for n in names], [_SKIP.match(n) for n in names]
+    if any(main) and all(m or k for m, k in zip(main, skip)):
+        last = max(int(m.group(1)) for m in main if m)
+        labels = [("out" if int(m.group(1)) == last else str(int(m.group(1)) + 1)) if m
+                  else f"{k.group(1)}→{k.group(2)}" for m, k in zip(main, skip)]
+        return labels, "layer (k = the weight into hidden layer k, out = output layer; i→j = skip, 0 = input)"
+    return [str(i) for i in range(1, len(names) + 1)], f"{noun} (1 = first, in forward order)"
+
+
+def _layer_ticks(ax: Any, names: list[str], noun: str = "layer", axis: str = "x") -> str:
+    """Ticks at positions 1..n named by `layer_axis` (all of them up to 16, else every few numbered
+    ones and every named one such as `out`); sets and returns the matching axis title."""
+    labels, title = layer_axis(names, noun)
+    keep = list(range(len(labels)))
+    if len(labels) > 16:
+        numbered = [i for i, lab in enumerate(labels) if lab.isdigit()]
+        step = nice_step(len(numbered) / 8)
+        keep = [i for i in numbered if int(labels[i]) == 1 or int(labels[i]) % step == 0]
+        keep += [i for i, lab in enumerate(labels) if lab == "out"]
+    setter = ax.set_xticks if axis == "x" else ax.set_yticks
+    setter([i + 1 for i in keep], [labels[i] for i in keep], fontsize=8)
+    (ax.set_xlabel if axis == "x" else ax.set_ylabel)(title)
+    return title
+
+
+def nice_step(raw: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k at least `raw` (> 0)."""
+    if not raw > 0:
+        return 1.0
+    mag = 10.0 ** math.floor(math.log10(raw))
+    return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
+
+
+def tick_label(v: float) -> str:
+    """A tick value as written by hand: 0.01, 0.015, 2, 1e-05 (no float noise, no trailing zeros)."""
+    if v == 0:
+        return "0"
+    return f"{v:.6g}" if 1e-4 <= abs(v) < 1e6 else f"{v:.2g}"
+
+
+def _positive_log(ax: Any, *series: np.ndarray) -> bool:
     vals = np.concatenate([s[np.isfinite(s)] for s in series]) if series else np.array([])
     if vals.size and (vals > 0).all() and vals.max() / vals.min() > 30:
         ax.set_yscale("log")
+        return True
+    return False

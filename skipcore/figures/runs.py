@@ -6,8 +6,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
 from skipcore.figures.common import (VEGA_SCHEMA, Figure, _arr, _enc, _new, _num, _positive_log, _render, _rows, _safe,
-                                     _vega)
+                                     _vega, tick_label)
 
 
 def _sweep_key(points: list[dict]) -> Optional[str]:
@@ -17,9 +19,20 @@ def _sweep_key(points: list[dict]) -> Optional[str]:
     return (varying or keys or [None])[0]
 
 
+MIN_CI_SEEDS = 3  # below this many seeds a point shows its seeds, not a 95% CI
+
+
+def _seed_values(stat: dict) -> list[float]:
+    return [x for x in (_num(v) for v in stat.get("values") or []) if x is not None]
+
+
 @_safe
-def depth_sweep(aggregate: dict, metric: str = "depth_error.mc_error", param: Optional[str] = None) -> Optional[Figure]:
-    """Seed 000 fig 4 from GET /experiments/{id}/aggregate: mean of `metric` per sweep value, 95% CI bars."""
+def depth_sweep(aggregate: dict, metric: str = "depth_error.mc_error", param: Optional[str] = None,
+                nonnegative: Optional[bool] = None) -> Optional[Figure]:
+    """Seed 000 fig 4 from GET /experiments/{id}/aggregate: mean of `metric` per sweep value with its
+    95% CI; a point with fewer than 3 seeds shows its seeds (a stat's optional `values`) instead.
+    For a non-negative metric (`nonnegative`; by default: every mean and seed value >= 0) the CI is
+    clipped at 0, and the axis is logarithmic only when every drawn value is > 0 over 30x or more."""
     points = [p for p in aggregate["points"] if _num(((p.get("metrics") or {}).get(metric) or {}).get("mean")) is not None]
     param = param or (_sweep_key(points) if points else None)
     if not points or param is None:
@@ -27,22 +40,43 @@ def depth_sweep(aggregate: dict, metric: str = "depth_error.mc_error", param: Op
     points.sort(key=lambda p: float(p["params"][param]))
     x = _arr([p["params"][param] for p in points])
     stats = [p["metrics"][metric] for p in points]
+    ns = [int(p.get("n") or s.get("n") or 0) for p, s in zip(points, stats)]
     mean = _arr([s["mean"] for s in stats])
-    lo = _arr([(s.get("ci95") or [None, None])[0] for s in stats])
-    hi = _arr([(s.get("ci95") or [None, None])[1] for s in stats])
-    lo, hi = np.where(np.isfinite(lo), lo, mean), np.where(np.isfinite(hi), hi, mean)
+    with_ci = np.array([n >= MIN_CI_SEEDS and bool(s.get("ci95")) for n, s in zip(ns, stats)])
+    lo = _arr([s["ci95"][0] if ok else None for s, ok in zip(stats, with_ci)])
+    hi = _arr([s["ci95"][1] if ok else None for s, ok in zip(stats, with_ci)])
+    seeds = [(xv, v) for xv, s, ok in zip(x, stats, with_ci) if not ok for v in _seed_values(s)]
+    if nonnegative is None:
+        nonnegative = bool((mean >= 0).all()) and all(v >= 0 for _, v in seeds)
+    if nonnegative:
+        lo = np.maximum(lo, 0.0)
     fig, (ax,) = _new(1, width=7.5)
-    ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o-", capsize=4, lw=1.5, label="mean, 95% CI")
-    _positive_log(ax, mean, lo, hi)
+    ax.plot(x, mean, "o-", lw=1.5, label="mean over seeds")
+    if with_ci.any():
+        ax.errorbar(x[with_ci], mean[with_ci], yerr=[(mean - lo)[with_ci], (hi - mean)[with_ci]], fmt="none",
+                    capsize=4, lw=1.5, color="C0", label=f"95% CI (n ≥ {MIN_CI_SEEDS})")
+    if seeds:
+        ax.plot([p[0] for p in seeds], [p[1] for p in seeds], "o", mfc="none", color="C1", ms=6,
+                label=f"each seed (n < {MIN_CI_SEEDS}: no CI)")
+    log = _positive_log(ax, mean, lo, hi, _arr([v for _, v in seeds]))
+    if not log:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
     ax.set(title=f"{metric} by {param} (mean over seeds, 95% CI)", xlabel=param, ylabel=metric)
-    ns = [int(p.get("n") or 0) for p in points]
     ax.legend(title=f"n per point: {min(ns)}–{max(ns)}", fontsize=8)
     rows = _rows(x=x.tolist(), mean=mean.tolist(), lo=lo.tolist(), hi=hi.tolist(), n=ns)
+    seed_rows = _rows(x=[p[0] for p in seeds], value=[p[1] for p in seeds])
+    y_scale = {"type": "log"} if log else {"zero": False}
     vega = {"$schema": VEGA_SCHEMA, "title": f"{metric} by {param}", "data": {"values": rows}, "layer": [
         {"mark": {"type": "line", "point": True}, "encoding": {
-            "x": _enc("x", "quantitative", param), "y": _enc("mean", "quantitative", metric)}},
-        {"mark": "errorbar", "encoding": {"x": _enc("x", "quantitative", param),
-                                          "y": _enc("lo", "quantitative", metric), "y2": {"field": "hi"}}}]}
+            "x": _enc("x", "quantitative", param), "y": _enc("mean", "quantitative", metric, scale=y_scale)}},
+        {"mark": "errorbar", "transform": [{"filter": "datum.lo != null"}],
+         "encoding": {"x": _enc("x", "quantitative", param),
+                      "y": _enc("lo", "quantitative", metric), "y2": {"field": "hi"}}}]}
+    if seed_rows:
+        vega["layer"].append({"data": {"values": seed_rows}, "mark": {"type": "point", "filled": False},
+                              "encoding": {"x": _enc("x", "quantitative", param),
+                                           "y": _enc("value", "quantitative", metric)}})
     return _render("depth_sweep", fig, vega)
 
 

@@ -3,6 +3,7 @@ an SVG, and a Vega-Lite v5 spec with its data inlined; a result missing keys giv
 
 import io
 import json
+import xml.etree.ElementTree as ET
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -145,3 +146,125 @@ def test_nan_values_are_null_in_vega(mlp_results):
     fig = figures.weight_magnitude(r)
     assert fig.vega["data"]["values"][0]["mean_abs"] is None
     assert figures.depth_sweep({"points": []}) is None and figures.training_curves({}) is None
+
+
+# ------------------------------------------------------------------ what a reader sees on the axes
+
+SVG = "{http://www.w3.org/2000/svg}g"
+
+
+def _comments(el) -> list[str]:
+    return [c.text.strip() for c in el.iter() if c.tag is ET.Comment]
+
+
+def svg_axes(svg: bytes) -> list[dict]:
+    """Per matplotlib axes of a figure's SVG: its x/y tick labels and axis titles, as drawn."""
+    root = ET.fromstring(svg, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    out = []
+    for ax in (g for g in root.iter(SVG) if (g.get("id") or "").startswith("axes_")):
+        found = {}
+        axes = [g for g in ax.iter(SVG) if (g.get("id") or "").startswith("matplotlib.axis_")]
+        for axis, group in zip("xy", axes):  # numbered across the figure: x, y, x, y, ...
+            ticks = [g for g in group if (g.get("id") or "").startswith(f"{axis}tick_")]
+            found[f"{axis}ticks"] = [t for g in ticks for t in _comments(g)]
+            found[f"{axis}label"] = " ".join(t for g in group if g.tag == SVG and g not in ticks for t in _comments(g))
+        out.append(found)
+    return out
+
+
+def _number(label: str) -> float:
+    return float(label.replace("−", "-").rstrip("%"))
+
+
+def assert_round_even_ticks(labels: list[str]) -> None:
+    """Tick labels a person would write: evenly spaced by 1, 2 or 5 × 10^k, no float noise digits."""
+    values = [_number(t) for t in labels]
+    assert len(values) >= 3, labels
+    steps = np.diff(values)
+    assert np.allclose(steps, steps[0], rtol=1e-6), labels
+    mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
+    assert any(np.isclose(mantissa, m) for m in (1, 2, 5)), labels
+    assert all(len(t.replace("−", "").replace("-", "").lstrip("0.").replace(".", "")) <= 3 for t in labels), labels
+
+
+def _scaled_records(steps, bases, growth):
+    """weight_mean_abs records whose layers all change by the same relative amounts over training."""
+    return [{"name": "weight_mean_abs", "step": s, "values": [b * g for b in bases]}
+            for s, g in zip(steps, growth)]
+
+
+def test_the_heat_map_colours_every_layer_on_a_readable_scale_when_the_input_layer_is_8x_the_others():
+    names = ["hidden.0", "hidden.1", "hidden.2", "output"]
+    bases = [1.2, 0.15, 0.14, 0.16]  # the input layer's |W| is 8x the hidden layers' (fan-in 1)
+    steps = list(range(0, 121))
+    fig = figures.weight_magnitude({"layers": names, "mean_abs": [b * 1.3 for b in bases]},
+                                   records=_scaled_records(steps, bases, np.linspace(1.0, 1.3, len(steps))))
+    heat = fig.vega["vconcat"][1]
+    field = heat["encoding"]["color"]["field"]
+    values = np.array([r[field] for r in heat["data"]["values"]], dtype=float)
+    lo, hi = heat["encoding"]["color"].get("scale", {}).get("domain", [values.min(), values.max()])
+    per_layer = {}
+    for r in heat["data"]["values"]:
+        per_layer.setdefault(r["layer"], []).append((r[field] - lo) / (hi - lo))
+    for layer, pos in per_layer.items():  # each layer uses a good part of the colour scale
+        assert max(pos) - min(pos) > 0.3, (layer, min(pos), max(pos))
+    # the reader is told what the colour is
+    assert any("epoch 0" in a["ylabel"] and "%" in a["ylabel"] for a in svg_axes(fig.svg)), svg_axes(fig.svg)
+
+
+def test_the_heat_map_epoch_ticks_are_round_and_evenly_spaced():
+    steps = list(range(0, 121)) + list(range(125, 301, 5))  # thinned unevenly, as long runs are
+    fig = figures.weight_magnitude({"layers": ["hidden.0", "output"], "mean_abs": [1.0, 0.2]},
+                                   records=_scaled_records(steps, [1.0, 0.2], np.linspace(1, 2, len(steps))))
+    heat_axes = next(a for a in svg_axes(fig.svg) if a["ylabel"] == "epoch")
+    assert_round_even_ticks(heat_axes["yticks"])
+    assert _number(heat_axes["yticks"][0]) == 0 and _number(heat_axes["yticks"][-1]) == 300
+
+
+def test_layer_tick_labels_and_axis_titles_name_layers_the_same_way(mlp_results):
+    out, records, _ = mlp_results
+    names = out["weight_magnitude"]["layers"]
+    assert names == [f"hidden.{k}" for k in range(6)] + ["output"]
+    for fig in (figures.weight_magnitude(out["weight_magnitude"], records=records),
+                figures.gradient_flow(out["gradient_flow"])):
+        layer_axes = [a for a in svg_axes(fig.svg) if a["xlabel"].startswith("layer")]
+        assert len(layer_axes) == (2 if fig.name == "weight_magnitude" else 1)
+        for a in layer_axes:  # 1 = the first hidden layer, as in the studies; the output layer is "out"
+            assert a["xticks"] == ["1", "2", "3", "4", "5", "6", "out"], a
+            assert "1 = first hidden layer" in a["xlabel"] and "out = output layer" in a["xlabel"], a
+    deep = figures.weight_magnitude({"layers": [f"hidden.{k}" for k in range(50)] + ["output"],
+                                     "mean_abs": [0.1] * 51})
+    (a,) = svg_axes(deep.svg)
+    assert a["xticks"][0] == "1" and a["xticks"][-1] == "out" and "50" in a["xticks"], a["xticks"]
+
+
+def _sweep(points):
+    return {"points": [{"params": {"model.depth": d}, "n": n, "metrics": {"val_loss": stat}} for d, n, stat in points]}
+
+
+def test_across_seed_error_bars_of_a_positive_metric_never_go_below_zero_and_ticks_are_round():
+    # 0.01419 ± 0.03 crosses 0: a loss cannot, so the bar stops at 0 and the axis stays linear
+    agg = _sweep([(2, 3, {"mean": 0.01419, "ci95": [-0.0158, 0.0442], "values": [0.001, 0.003, 0.038]}),
+                  (4, 3, {"mean": 0.009462, "ci95": [0.0051, 0.0138], "values": [0.008, 0.009, 0.011]}),
+                  (8, 3, {"mean": 0.02107, "ci95": [0.0127, 0.0294], "values": [0.018, 0.021, 0.024]})])
+    fig = figures.depth_sweep(agg, metric="val_loss")
+    rows = [r for r in fig.vega["data"]["values"] if r.get("lo") is not None]
+    assert len(rows) == 3 and min(r["lo"] for r in rows) == 0.0
+    (a,) = svg_axes(fig.svg)
+    assert not any("10^" in t for t in a["yticks"]), a["yticks"]  # never a log axis under a CI reaching 0
+    assert_round_even_ticks(a["yticks"])
+    # a signed quantity keeps its CI below zero
+    signed = figures.depth_sweep(agg, metric="val_loss", nonnegative=False)
+    assert min(r["lo"] for r in signed.vega["data"]["values"] if r.get("lo") is not None) < 0
+
+
+def test_across_seed_points_with_fewer_than_3_seeds_show_the_seeds_not_a_ci():
+    agg = _sweep([(2, 2, {"mean": 0.30, "ci95": [-1.0, 1.6], "values": [0.25, 0.35]}),
+                  (4, 3, {"mean": 0.12, "ci95": [0.10, 0.14], "values": [0.11, 0.12, 0.13]}),
+                  (8, 1, {"mean": 0.05, "ci95": None, "values": [0.05]})])
+    fig = figures.depth_sweep(agg, metric="val_loss")
+    by_x = {r["x"]: r for r in fig.vega["data"]["values"]}
+    assert by_x[2]["lo"] is None and by_x[8]["lo"] is None and by_x[4]["lo"] == 0.10
+    seeds = [layer for layer in fig.vega["layer"] if layer.get("data")]
+    assert len(seeds) == 1
+    assert sorted((r["x"], r["value"]) for r in seeds[0]["data"]["values"]) == [(2, 0.25), (2, 0.35), (8, 0.05)]
