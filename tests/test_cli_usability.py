@@ -24,7 +24,8 @@ ETA = r"(\d+s|\d+m\d\ds|\d+h\d\dm)"
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    with live.serve(tmp_path_factory.mktemp("cli_usability")) as u:
+    # progress every 0.2 s: a training run is seen mid-way with an ETA, not only at its start and end
+    with live.serve(tmp_path_factory.mktemp("cli_usability"), metric_flush_seconds="0.2") as u:
         yield u
 
 
@@ -134,7 +135,8 @@ def test_flags_show_no_value_in_help(url):
 
 def test_status_and_list_write_eta_one_way_and_a_run_past_its_epochs_shows_probes(url):
     slow_probe = [{"name": "loss_landscape", "dims": 2, "points": 101, "n_samples": 100_000}]
-    spec = make_spec(name="probing", probes=slow_probe, train={"epochs": 40, "checkpoint_every": 40})
+    spec = make_spec(name="probing", probes=slow_probe, data={"n_train": 2048},
+                     train={"epochs": 40, "checkpoint_every": 40})
     with httpx.Client(base_url=url, timeout=30) as http:
         exp = http.post("/v1/experiments", json=spec).json()
         path = f"/v1/experiments/{exp['id']}"
