@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # MLflow anchor beside bench/store.py, in one window: for each backend (SQLite, Postgres) start an
-# `mlflow server --workers 2` on 127.0.0.1, run /work/shared/anchors/mlflow_bench.py against it,
+# `mlflow server --workers 2` on 127.0.0.1, run the MLflow tracking-server bench against it,
 # stop it (by its PID, children included), then run bench/store.py; the order is
-# mlflow-sqlite, ours, mlflow-postgres, ours (a b a b). MLflow lives in its own venv (pip install
-# mlflow from the registry, see /work/shared/anchors/README.md), never in the project's venv.
+# mlflow-sqlite, ours, mlflow-postgres, ours (a b a b). The MLflow bench is an external script
+# (not part of this repository) that logs and reads metric batches through MLflow's REST API;
+# MLflow lives in a virtual environment of its own (`pip install mlflow httpx psycopg[binary]`),
+# never in the project's.
 #
-#   MLFLOW_VENV=/tmp/mlflow_anchor/venv bench/anchor_mlflow.sh [extra mlflow_bench.py args]
+#   MLFLOW_VENV=path/to/mlflow-venv MLFLOW_BENCH=path/to/mlflow_bench.py bench/anchor_mlflow.sh [its args]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VENV=${MLFLOW_VENV:-/tmp/mlflow_anchor/venv}
-ANCHOR=${ANCHOR:-/work/shared/anchors/mlflow_bench.py}
+VENV=${MLFLOW_VENV:?set MLFLOW_VENV to a virtual environment with mlflow installed}
+ANCHOR=${MLFLOW_BENCH:?set MLFLOW_BENCH to the MLflow tracking-server bench script}
 PY=${PY:-$ROOT/.venv/bin/python}
 PORT=${PORT:-5055}
-WORK=$(mktemp -d /tmp/mlflow_anchor_run.XXXXXX)
+WORK=$(mktemp -d)
 DB="mlflow_anchor_$$"
 PID=""
 stop() {

@@ -6,7 +6,7 @@ Builds the history through `persistence.repo.metrics.upsert_points`, starts the 
   - a downsampled read: `?max_points=1000`,
 and prints p50/p99 per backend. Postgres uses a throwaway database, dropped afterwards.
 
-    /work/venv/bin/python bench/bench_history.py [--points 1000000] [--full-reps 3] [--ds-reps 30]
+    .venv/bin/python bench/bench_history.py [--points 1000000] [--full-reps 3] [--ds-reps 30]
 """
 
 from __future__ import annotations

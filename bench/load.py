@@ -14,6 +14,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -46,7 +47,7 @@ def main() -> int:
     admin = psycopg.connect(PG_ADMIN, autocommit=True)
     admin.execute(f'CREATE DATABASE "{db}"')
     db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-    home = Path(f"/tmp/{db}")
+    home = Path(tempfile.gettempdir()) / db
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKIPCORE_")}
     env.update(SKIPCORE_HOME=str(home), SKIPCORE_PROFILE="production", SKIPCORE_REQUIRE_AUTH="false",

@@ -9,7 +9,7 @@ The same telescope MLP (depth 50, width 64, sine N=1024, Adam lr 1e-3) is traine
 (a) and (b) alternate in one process, same threads; the script prints the median of the
 paired ratios (b)/(a), and with --breakdown the same for fit's parts (NullReporter, no probes).
 
-    /work/venv/bin/python bench/train_overhead.py [--device cuda] [--epochs 20] [--repeats 7]
+    .venv/bin/python bench/train_overhead.py [--device cuda] [--epochs 20] [--repeats 7]
 Target: (b)/(a) <= 1.05.
 """
 

@@ -1,8 +1,9 @@
-"""Client commands: submit, status, watch, results, cancel. They speak HTTP through `client` only.
+"""Client commands: submit, list, status, watch, results, cancel. They speak HTTP through `client` only.
 
 The URL comes from --url or $SKIPCORE_URL (default http://127.0.0.1:8000), the key from
---api-key or $SKIPCORE_API_KEY. Exit codes: 0 ok (watch: the experiment succeeded), 1 the
-experiment failed or was cancelled (or the server refused), 2 a bad request or file.
+--api-key or $SKIPCORE_API_KEY. An id may be typed as a unique prefix (as the tables print it).
+Exit codes: 0 ok (watch: the experiment succeeded), 1 the experiment failed or was cancelled (or
+the server refused or could not be reached), 2 a bad request or file.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any, Optional
 
 import typer
 
+from cli.show import SHORT, eta, num, plural, short, stage, when
 from client import ApiError, Client, Experiment
 
 URL = typer.Option(None, "--url", envvar="SKIPCORE_URL", help="API base URL [default: http://127.0.0.1:8000]")
 KEY = typer.Option(None, "--api-key", envvar="SKIPCORE_API_KEY", help="API key (sent as Bearer)")
 MAX_STREAMS = 8  # run event streams watched at once
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
 
 
 def _client(url: Optional[str], api_key: Optional[str]) -> Client:
@@ -32,14 +35,8 @@ def _fail(exc: ApiError) -> typer.Exit:
     return typer.Exit(2 if exc.status in (400, 413, 422) else 1)
 
 
-def _short(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
-
-
-def _num(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "-" if v is None else str(v)
+def _has_probes(exp: Experiment) -> bool:
+    return bool(exp.spec.get("probes"))
 
 
 def submit(
@@ -61,68 +58,119 @@ def submit(
         except ApiError as exc:
             raise _fail(exc)
         typer.echo(exp.id)
-        typer.echo(f"experiment {exp.name!r}: {len(exp.runs)} runs {exp.status}", err=True)
+        typer.echo(f"experiment {exp.name!r}: {plural(len(exp.runs), 'run')} {exp.status}", err=True)
         if watch_:
             raise typer.Exit(_watch(c, exp.id))
 
 
-def status(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
+def list_(
+    status_: Optional[str] = typer.Option(None, "--status", help=f"only this status: {' | '.join(STATUSES)}"),
+    limit: int = typer.Option(50, help="at most this many (0: all)"),
+    url: Optional[str] = URL,
+    api_key: Optional[str] = KEY,
+) -> None:
+    """Experiments, newest first: status, runs, progress and ETA."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if status_ is not None and status_ not in STATUSES:
+        typer.echo(f"error: --status must be one of {', '.join(STATUSES)}, got {status_!r}", err=True)
+        raise typer.Exit(2)
+    with _client(url, api_key) as c:
+        try:
+            exps = []
+            for e in c.list_experiments(status=status_, page_size=min(limit, 100) if limit else None):
+                exps.append(e)
+                if limit and len(exps) >= limit:
+                    break
+        except ApiError as exc:
+            raise _fail(exc)
+    table = Table(title=f"{plural(len(exps), 'experiment')}" + (f" {status_}" if status_ else ""))
+    for col in ("id", "name", "status", "runs", "done", "created", "eta"):
+        table.add_column(col)
+    for e in exps:
+        done = sum(r.status == "succeeded" for r in e.runs)
+        left = [r.progress.eta_seconds for r in e.runs if r.status == "running" and r.progress.eta_seconds is not None]
+        table.add_row(e.id[:SHORT], e.name, e.status, plural(len(e.runs), "run"), f"{done}/{len(e.runs)}",
+                      when(e.created_at), eta(max(left) if left else None))
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
+
+
+def status(experiment_id: str = typer.Argument(..., help="experiment id (or a unique prefix)"),
+           url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
     """An experiment's status and each run's progress."""
     from rich.console import Console
     from rich.table import Table
 
     with _client(url, api_key) as c:
         try:
-            exp = c.get_experiment(experiment_id)
+            exp = c.get_experiment(c.resolve_experiment(experiment_id))
         except ApiError as exc:
             raise _fail(exc)
-    table = Table(title=f"{exp.name} ({exp.id}): {exp.status}")
+    table = Table(title=f"{exp.name} ({exp.id}): {exp.status}, {plural(len(exp.runs), 'run')}")
     for col in ("run", "seed", "params", "status", "epoch", "eta"):
         table.add_column(col)
     for r in exp.runs:
-        eta = f"{r.progress.eta_seconds:.0f}s" if r.progress.eta_seconds else "-"
-        table.add_row(r.id[:8], str(r.seed), _short(r.params), r.status, f"{r.progress.epoch}/{r.progress.epochs}", eta)
-    Console().print(table)
+        p = r.progress
+        table.add_row(r.id[:SHORT], str(r.seed), short(r.params), r.status,
+                      stage(r.status, p.epoch, p.epochs, p.phase, _has_probes(exp)), eta(p.eta_seconds, r.status))
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
     if exp.error:
         typer.echo(f"error: {exp.error}", err=True)
 
 
-def watch(experiment_id: str, url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
+def watch(experiment_id: str = typer.Argument(..., help="experiment id (or a unique prefix)"),
+          url: Optional[str] = URL, api_key: Optional[str] = KEY) -> None:
     """Live progress of each run (Server-Sent Events); exit 0 if the experiment succeeded, else 1."""
     with _client(url, api_key) as c:
-        raise typer.Exit(_watch(c, experiment_id))
+        try:
+            full = c.resolve_experiment(experiment_id)
+        except ApiError as exc:
+            raise _fail(exc)
+        raise typer.Exit(_watch(c, full))
 
 
 def _watch(c: Client, experiment_id: str) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn
 
     try:
         exp = c.get_experiment(experiment_id)
     except ApiError as exc:
         raise _fail(exc)
+    probes = _has_probes(exp)
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-               TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+               TextColumn("{task.fields[status]}"), TextColumn("eta {task.fields[eta]}"))
     lock = threading.Lock()
+    state = {r.id: {"status": r.status, "epoch": r.progress.epoch, "epochs": r.progress.epochs,
+                    "eta_seconds": r.progress.eta_seconds, "phase": r.progress.phase} for r in exp.runs}
     with Progress(*columns, console=console) as bar:
-        tasks = {r.id: bar.add_task(f"{r.id[:8]} seed {r.seed} {_short(r.params)}", total=r.progress.epochs or None,
-                                    completed=r.progress.epoch, status=r.status) for r in exp.runs}
+        def show(run_id: str) -> None:
+            s = state[run_id]
+            bar.update(tasks[run_id], completed=s["epoch"], total=s["epochs"] or None, status=s["status"],
+                       stage=stage(s["status"], s["epoch"], s["epochs"], s["phase"], probes),
+                       eta=eta(s["eta_seconds"], s["status"]))
+
+        tasks = {r.id: bar.add_task(f"{r.id[:SHORT]} seed {r.seed} {short(r.params)}", total=None, stage="",
+                                    status="", eta="") for r in exp.runs}
+        for run_id in tasks:
+            show(run_id)
 
         def follow(run_id: str) -> None:
             for ev in c.events(run_id):
-                with lock:
-                    if ev.event == "progress":
-                        bar.update(tasks[run_id], completed=ev.data.get("epoch", 0), total=ev.data.get("epochs") or None)
-                    elif ev.event == "status":
-                        bar.update(tasks[run_id], status=ev.data.get("status", "?"))
+                if ev.event in ("progress", "status") and isinstance(ev.data, dict):
+                    with lock:
+                        state[run_id].update({k: v for k, v in ev.data.items() if k in state[run_id]})
+                        show(run_id)
 
         with ThreadPoolExecutor(max_workers=max(1, min(MAX_STREAMS, len(exp.runs)))) as pool:
             for f in [pool.submit(follow, r.id) for r in exp.runs]:
                 f.result()
         final = c.wait(experiment_id, timeout=60)
         for r in final.runs:
-            bar.update(tasks[r.id], status=r.status)
+            state[r.id].update(status=r.status, epoch=r.progress.epoch, epochs=r.progress.epochs)
+            show(r.id)
     typer.echo(f"experiment {final.id}: {final.status}")
     if final.error:
         typer.echo(f"error: {final.error}", err=True)
@@ -130,7 +178,7 @@ def _watch(c: Client, experiment_id: str) -> int:
 
 
 def results(
-    experiment_id: str,
+    experiment_id: str = typer.Argument(..., help="experiment id (or a unique prefix)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     url: Optional[str] = URL,
     api_key: Optional[str] = KEY,
@@ -138,8 +186,9 @@ def results(
     """Each run's final metrics (and, with --json, the per-point aggregate across seeds)."""
     with _client(url, api_key) as c:
         try:
-            exp = c.get_experiment(experiment_id)
-            agg = c.aggregate(experiment_id)
+            full = c.resolve_experiment(experiment_id)
+            exp = c.get_experiment(full)
+            agg = c.aggregate(full)
         except ApiError as exc:
             raise _fail(exc)
     if as_json:
@@ -154,7 +203,7 @@ def results(
     for col in ["run", "seed", "params", "status", *names]:
         table.add_column(col, justify="right" if col in names else "left", overflow="fold")
     for r in exp.runs:
-        table.add_row(r.id[:8], str(r.seed), _short(r.params), r.status, *(_num(r.summary.get(k)) for k in names))
+        table.add_row(r.id[:SHORT], str(r.seed), short(r.params), r.status, *(num(r.summary.get(k)) for k in names))
     # piped into a file or another program: as wide as the table needs, never cut to 80 columns
     wide = None if sys.stdout.isatty() else max(120, 40 + 14 * len(names))
     Console(width=wide).print(table)
@@ -176,7 +225,7 @@ def _results_json(exp: Experiment, agg: Any) -> dict[str, Any]:
 
 
 def cancel(
-    experiment_id: str = typer.Argument(..., help="experiment id, or a run id with --run"),
+    experiment_id: str = typer.Argument(..., help="experiment id, or a run id with --run (or a unique prefix)"),
     run: bool = typer.Option(False, "--run", help="the id is one run's: cancel only that run"),
     url: Optional[str] = URL,
     api_key: Optional[str] = KEY,
@@ -185,9 +234,9 @@ def cancel(
     with _client(url, api_key) as c:
         try:
             if run:
-                one = c.cancel_run(experiment_id)
+                one = c.cancel_run(c.resolve_run(experiment_id))
             else:
-                exp = c.cancel(experiment_id)
+                exp = c.cancel(c.resolve_experiment(experiment_id))
         except ApiError as exc:
             raise _fail(exc)
     typer.echo(f"run {one.id}: {one.status}" if run else f"experiment {exp.id}: {exp.status}")
@@ -199,3 +248,4 @@ def register(app: typer.Typer) -> None:
 
     for fn in (submit, status, watch, results, cancel, reproduce):
         app.command()(fn)
+    app.command("list")(list_)

@@ -16,9 +16,7 @@ import typer
 app = typer.Typer(help="skipcore: training jobs for studying skip connections", no_args_is_help=True,
                   add_completion=False)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(keys_app, name="keys")
 
 
 def _settings():
@@ -113,6 +111,7 @@ def worker(
 ) -> None:
     """Start a worker for the configured broker (production profile)."""
     settings = _settings()
+    _schema_at_head(settings)
     n = concurrency or settings.worker_concurrency
     env = dict(os.environ, SKIPCORE_WORKER_CONCURRENCY=str(n))
     os.execvpe(sys.executable, worker_command(n, loglevel), env)
@@ -127,9 +126,22 @@ def api(
     """Start the API alone (production profile; run `skipcore worker` beside it)."""
     import uvicorn
 
-    _refuse_open_on_network(_settings(), host)
-
+    settings = _settings()
+    _refuse_open_on_network(settings, host)
+    _schema_at_head(settings)
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+
+def _schema_at_head(settings) -> None:
+    """Before any server process starts: a database behind the code is one line naming the command."""
+    from persistence.db import make_engine
+    from persistence.schema import verify
+
+    engine = make_engine(str(settings.database_url))
+    try:
+        verify(engine)
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -142,33 +154,27 @@ def db_upgrade() -> None:
     typer.echo(f"database at head: {settings.database_url}")
 
 
-@keys_app.command("create")
-def keys_create(
-    owner: str = typer.Option(..., help="who the key belongs to"),
-    scope: str = typer.Option("write", help="read | write | admin"),
-) -> None:
-    """Create an API key; the token is printed once and stored only as a hash."""
-    from persistence.db import make_engine, make_sessionmaker, session_scope
-    from persistence.repo import keys
-
-    settings = _settings()
-    with session_scope(make_sessionmaker(make_engine(str(settings.database_url)))) as s:
-        try:
-            row, token = keys.create(s, owner=owner, scope=scope)
-        except ValueError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2)
-    typer.echo(token)
-    typer.echo(f"key {row.id} for {owner} ({scope}); keep the token: it is not stored", err=True)
-
-
 from cli.commands import register  # noqa: E402 - client commands (HTTP only)
+from cli.errors import expected, flags_show_no_type  # noqa: E402
+from cli.keys import keys_app  # noqa: E402
 
+app.add_typer(keys_app, name="keys")
 register(app)
+flags_show_no_type()
 
 
 def main() -> None:
-    app()
+    """Run a command; an expected failure (service down, schema behind, an error answer) is one or
+    two lines on stderr and a non-zero exit, never a traceback."""
+    try:
+        app(standalone_mode=True)
+    except Exception as exc:  # noqa: BLE001 - sorted by `expected`; anything else is a bug and shows as one
+        known = expected(exc)
+        if known is None:
+            raise
+        message, code = known
+        typer.echo(message, err=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""`skipcore reproduce`: the reproduction report (issue 9), through `client.reproduce` (HTTP only;
-imported when the command runs)."""
+"""`skipcore reproduce`: the reproduction report (docs/reproductions.md) through `client.reproduce`
+(HTTP only; imported when the command runs)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from client.client import (
     Aggregate,
     AggregatePoint,
+    AmbiguousId,
     ApiError,
     Artifact,
     ChecksumError,
@@ -20,6 +21,6 @@ from client.client import (
     Stat,
 )
 
-__all__ = ["Aggregate", "AggregatePoint", "ApiError", "Artifact", "ChecksumError", "Client", "CompareItem",
+__all__ = ["Aggregate", "AggregatePoint", "AmbiguousId", "ApiError", "Artifact", "ChecksumError", "Client", "CompareItem",
            "Comparison", "Event", "Experiment", "LayerMatrix", "LayerStat", "Point", "Probe", "Progress", "Run",
            "Stat"]

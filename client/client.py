@@ -1,4 +1,4 @@
-"""A typed HTTP client of the skipcore API (CONTRACT.md). httpx only: no torch, no server imports.
+"""A typed HTTP client of the skipcore API (docs/api.md). httpx only: no torch, no server imports.
 
     from client import Client
     with Client("http://127.0.0.1:8000") as c:
@@ -20,14 +20,16 @@ from typing import Any, Iterable, Iterator, Optional, Union
 
 import httpx
 
+from client import ids as _ids
 from client.errors import ApiError, ChecksumError
+from client.ids import AmbiguousId
 from client.errors import check as _check
 from client.models import (FINISHED, Aggregate, AggregatePoint, Artifact, CompareItem, Comparison, Event, Experiment,
                            LayerMatrix, LayerStat, Point, Probe, Progress, Run, Stat)
 from client.models import probe_of as _probe
 from client.sse import sse_fields as _sse_fields
 
-__all__ = ["DEFAULT_URL", "FINISHED", "Aggregate", "AggregatePoint", "ApiError", "Artifact", "ChecksumError", "Client",
+__all__ = ["DEFAULT_URL", "FINISHED", "Aggregate", "AmbiguousId", "AggregatePoint", "ApiError", "Artifact", "ChecksumError", "Client",
            "CompareItem", "Comparison", "Event", "Experiment", "LayerMatrix", "LayerStat", "Point", "Probe",
            "Progress", "Run", "Stat"]
 
@@ -89,6 +91,15 @@ class Client:
         params = {k: v for k, v in (("status", status), ("limit", page_size)) if v}
         for page in self._pages("/v1/experiments", params):
             yield from (Experiment.of(e) for e in page["items"])
+
+    def resolve_experiment(self, id_or_prefix: str) -> str:
+        """The full id of the one experiment whose id is or starts with `id_or_prefix` (404 if none;
+        `AmbiguousId`, listing them, if several)."""
+        return _ids.experiment_id(self, id_or_prefix)
+
+    def resolve_run(self, id_or_prefix: str) -> str:
+        """The full id of the one run whose id is or starts with `id_or_prefix`."""
+        return _ids.run_id(self, id_or_prefix)
 
     def cancel(self, experiment_id: str) -> Experiment:
         return Experiment.of(self._request("POST", f"/v1/experiments/{experiment_id}/cancel"))

@@ -1,4 +1,4 @@
-"""The typed objects the client returns (CONTRACT.md response shapes), built from the JSON answers."""
+"""The typed objects the client returns (the response shapes of docs/api.md), built from the JSON answers."""
 
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ class Progress:
     epochs: int = 0
     fraction: Optional[float] = None
     eta_seconds: Optional[float] = None
+    phase: Optional[str] = None  # what a run does after its epochs, when the server says so
 
     @classmethod
     def of(cls, d: Optional[dict]) -> "Progress":
         d = d or {}
-        return cls(d.get("epoch") or 0, d.get("epochs") or 0, d.get("fraction"), d.get("eta_seconds"))
+        return cls(d.get("epoch") or 0, d.get("epochs") or 0, d.get("fraction"), d.get("eta_seconds"), d.get("phase"))
 
 
 @dataclass

@@ -75,7 +75,7 @@ def prepare(ctx: WorkerContext, run_id: str) -> Prepared | Outcome:
     if checkpoint_uri:
         resume = ckpt.load(ctx.store.get(checkpoint_uri), map_location=device)
     if resume is not None and resume.get("format") == "final":
-        # a checkpoint of the weights alone (written after training up to session 3, 2026-12): no
+        # a checkpoint of the weights alone (the older "final" format, written after training): no
         # optimizer or loop state to continue from, so train again from the start (same result)
         log.warning("run %s: last checkpoint is the final one (no loop state); training again", run_id)
         resume = None

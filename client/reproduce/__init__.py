@@ -1,4 +1,4 @@
-"""The reproduction report (issue 9): submit the claims' example specs to a running skipcore service,
+"""The reproduction report (docs/reproductions.md): submit the claims' example specs to a running skipcore service,
 wait for the runs, read the results back through the public HTTP API (`client`) and write
 `docs/reproductions.md` with figures under `docs/figures/`.
 

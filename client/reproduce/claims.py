@@ -1,4 +1,4 @@
-"""Every claim of issue 9, in order: 1-4 and 7 in `claims_mlp`, 5, 6 and 8-11 here."""
+"""Every claim the report tests, in order: 1-4 and 7 in `claims_mlp`, 5, 6 and 8-11 here."""
 
 from __future__ import annotations
 
