@@ -153,3 +153,26 @@ def test_spec_defaults_are_block_mode_and_init_time_scaling():
     assert s.stochastic_depth_mode == "block" and s.residual_scale == 1.0 and s.branch_multiplier == 1.0
     with pytest.raises(ValidationError, match="stochastic_depth_mode"):
         ResNetCNNSpec(family="resnet_cnn", depth=8, stochastic_depth_mode="row")
+
+
+def test_a_block_mode_run_resumed_from_a_checkpoint_is_bit_identical():
+    from skipcore.data.synthetic import sine
+    from skipcore.spec.data import Sine
+    from skipcore.spec.train import TrainParams
+    from skipcore.train import ListReporter, fit
+    from skipcore.train import checkpoint as ckpt
+
+    data = sine(Sine(name="sine", n_train=64, n_val=16), seed=0)
+    train = TrainParams(epochs=4, batch_size=16, lr=3e-3, checkpoint_every=2)
+
+    def model():
+        torch.manual_seed(0)
+        return ResNetMLP(in_features=1, out_features=1, depth=6, width=8, stochastic_depth=0.5)
+
+    straight = ListReporter()
+    fit(model(), data, train, reporter=straight, seed=2)
+    first = ListReporter(stop_after=2)
+    fit(model(), data, train, reporter=first, seed=2)
+    second = ListReporter()
+    fit(model(), data, train, reporter=second, seed=2, resume=ckpt.load(first.checkpoints[2]))
+    assert first.history("train_loss") + second.history("train_loss") == straight.history("train_loss")
