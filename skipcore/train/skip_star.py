@@ -25,9 +25,10 @@ START = ("zero", "as_initialised")
 
 
 def skip_parameters(model: nn.Module) -> list[Tensor]:
-    """The weights through which the skips reach the network (dense_skip_mlp's S_{i->j})."""
+    """The weights through which the skips reach the network (dense_skip_mlp's S_{i->j}; none
+    when it was built without skips, so there is nothing to switch)."""
     skips = getattr(model, "skips", None)
-    if isinstance(skips, nn.ModuleDict) and len(skips):
+    if isinstance(skips, nn.ModuleDict):
         return list(skips.parameters())
     raise ValueError(
         f"skip* with skip_start 'zero' needs skips that have weights (dense_skip_mlp); {type(model).__name__} "
