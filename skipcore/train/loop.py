@@ -324,7 +324,7 @@ def fit(
 
 
 def evaluate_test_split(model: nn.Module, x_test: Optional[Tensor], y_test: Optional[Tensor], task: str,
-                 n_classes: int) -> dict[str, float]:
+                        n_classes: int) -> dict[str, float]:
     """`test_loss` and `test_acc` / `test_iou` of the trained model on a test split ({} without one);
     evaluated once, after training, and used for no training decision."""
     if x_test is None or y_test is None:
