@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # seed ensembles: a worker trains up to this many queued sibling runs (same spec but the seed)
     # of an MLP experiment together in one batched pass; 1 turns it off
     ensemble_max: int = Field(8, ge=1, le=64)
+    # on CPU a seed ensemble's numbers are close to (rtol 1e-4), not bit-identical with, the same
+    # seed trained alone (batched matmuls and reductions round differently with the group size), so
+    # by default CPU workers train every run alone: a run's history then does not depend on which
+    # siblings were queued or on ensemble_max. True trades that for the ensemble's speed on CPU.
+    ensemble_on_cpu: bool = False
 
     @field_validator("database_url")
     @classmethod

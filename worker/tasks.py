@@ -89,14 +89,19 @@ def record(ctx, run_id: str, outcome: Outcome) -> str:
 
 def _claim_siblings(ctx, run_id: str, run) -> list[str]:
     """Queued runs of the same experiment that differ only by seed, claimed to train with this one
-    as a seed ensemble (SKIPCORE_ENSEMBLE_MAX, 1 = off); none when the spec rules it out."""
+    as a seed ensemble (SKIPCORE_ENSEMBLE_MAX, 1 = off); none when the spec rules it out, and none
+    on CPU unless SKIPCORE_ENSEMBLE_ON_CPU (there a seed trains alone, bit-identically whatever its
+    siblings)."""
     limit = ctx.settings.ensemble_max - 1
     if limit < 1 or run.checkpoint_uri:
         return []
     from skipcore.spec import ExperimentSpec
+    from skipcore.train.device import pick_device
     from skipcore.train.ensemble import spec_reason
 
     why = spec_reason(ExperimentSpec.model_validate(run.spec))
+    if not why and pick_device(ctx.settings.device).type == "cpu" and not ctx.settings.ensemble_on_cpu:
+        why = "on CPU each seed trains alone, so its numbers never depend on its siblings (SKIPCORE_ENSEMBLE_ON_CPU)"
     if why:
         log.info("run %s: no seed ensemble (%s)", run_id, why)
         return []

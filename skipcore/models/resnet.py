@@ -12,13 +12,17 @@ Block (one class; the variants are arguments):
 - `shortcut="identity"`: S is the identity, or a strided 1x1 conv + BN where the shape changes
   (He et al.'s option B). `shortcut="none"`: no S at all, x' = relu(a F(x)) / a F(x): the plain
   network of the same depth.
-- `residual_scale` a multiplies the branch (x + a F(x)).
+- `residual_scale` a is residual scaling at initialisation: after the init, the branch's last
+  layer is multiplied by a once (`scale_last`: the last BN's gamma in V1, whose branch ends in BN;
+  the last conv in V2), so F starts a times smaller and then trains freely.
+- `branch_multiplier` c multiplies the branch in every forward (x + c F(x)); 1 = off.
 - `zero_init_residual`: `zero_init_last()` zeroes the last BN's gamma (V1) or the last conv (V2,
   which has no BN at the end of its branch), so every identity block starts as the identity.
 - `stochastic_depth` p_L (Huang et al. 2016): block l of L survives training steps with
-  p_l = 1 - (l / L)(1 - p_L). We scale a surviving branch by 1/p_l during training (timm's
-  drop_path, `skipcore.nn.drop_path`) instead of scaling by p_l at test time, so inference is the
-  plain deterministic forward pass. Needs `shortcut="identity"` (a dropped branch leaves S(x)).
+  p_l = 1 - (l / L)(1 - p_L). `stochastic_depth_mode="block"` (the paper): a block is dropped for
+  a whole mini-batch, its branch not computed (x' = S(x), or relu(S(x)) in V1), and at inference
+  the branch is multiplied by p_l; "drop_path": per-sample masks with 1/p_l scaling in training,
+  plain inference (`skipcore.nn.drop_path`). Needs `shortcut="identity"` (a dropped block leaves S(x)).
 
 Block API (the probes' contract, shared with resnet_mlp/highway_mlp): `model.blocks()` gives
 [(name, block)]; a block has `branch(x)` (a F(x), before the residual sum and any post-activation),
@@ -43,8 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from skipcore.models.common import BlockAPI, conv_linear_names, image_channels, init_conv_bn, pool_fc
-from skipcore.nn.drop_path import drop_path
-from skipcore.nn.shortcuts import Shortcut, residual_sum
+from skipcore.nn.drop_path import StochasticDepth
+from skipcore.nn.shortcuts import Shortcut
 
 BLOCKS = ("post_activation", "pre_activation")
 
@@ -81,8 +85,9 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         block: str = "post_activation",
         shortcut: str = "identity",
-        residual_scale: float = 1.0,
+        branch_multiplier: float = 1.0,
         survival: float = 1.0,
+        stochastic_depth_mode: str = "block",
     ):
         super().__init__()
         if block not in BLOCKS:
@@ -93,7 +98,7 @@ class BasicBlock(nn.Module):
             raise ValueError(f"stochastic depth (survival {survival}) needs shortcut='identity', got 'none'")
         self.pre = block == "pre_activation"
         self.out_channels, self.stride = out_channels, stride
-        self.residual_scale, self.survival = residual_scale, survival
+        self.branch_multiplier, self.survival = branch_multiplier, survival
         self.downsample = stride != 1 or in_channels != out_channels
         self.bn1 = nn.BatchNorm2d(in_channels if self.pre else out_channels)
         self.conv1 = _conv3x3(in_channels, out_channels, stride)
@@ -102,6 +107,7 @@ class BasicBlock(nn.Module):
         self.skip = Shortcut.for_shapes(
             shortcut=shortcut, in_channels=in_channels, out_channels=out_channels, stride=stride
         )
+        self.stochastic_depth = StochasticDepth(survival, stochastic_depth_mode)
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
         """a F(x): the residual branch, scaled, before the sum (and any post-activation)."""
@@ -109,7 +115,7 @@ class BasicBlock(nn.Module):
             h = self.conv2(F.relu(self.bn2(self.conv1(F.relu(self.bn1(x))))))
         else:
             h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return h * self.residual_scale if self.residual_scale != 1.0 else h
+        return h * self.branch_multiplier if self.branch_multiplier != 1.0 else h
 
     def shortcut(self, x: torch.Tensor) -> torch.Tensor | None:
         return self.skip(x)
@@ -122,10 +128,7 @@ class BasicBlock(nn.Module):
         return s if self.pre else F.relu(s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fx = self.branch(x)
-        if self.survival < 1.0:
-            fx = drop_path(fx, self.survival, self.training)
-        out = residual_sum(self.skip(x), fx)
+        out = self.stochastic_depth(self.skip(x), lambda: self.branch(x))
         return out if self.pre else F.relu(out)
 
     def zero_init_last(self) -> None:
@@ -135,8 +138,14 @@ class BasicBlock(nn.Module):
         else:
             nn.init.zeros_(self.bn2.weight)
 
+    @torch.no_grad()
+    def scale_last(self, a: float) -> None:
+        """Residual scaling at initialisation: the branch's last layer times a (BN gamma in V1, conv in V2)."""
+        (self.conv2.weight if self.pre else self.bn2.weight).mul_(a)
+
     def extra_repr(self) -> str:
-        return f"pre_activation={self.pre}, residual_scale={self.residual_scale}, survival={self.survival:.3f}"
+        return (f"pre_activation={self.pre}, branch_multiplier={self.branch_multiplier}, "
+                f"survival={self.survival:.3f}")
 
 
 # ----------------------------------------------------------------------------- network
@@ -151,7 +160,9 @@ class ResNetCNN(BlockAPI, nn.Module):
         block: str = "post_activation",
         shortcut: str = "identity",
         residual_scale: float = 1.0,
+        branch_multiplier: float = 1.0,
         stochastic_depth: float = 1.0,
+        stochastic_depth_mode: str = "block",
         zero_init_residual: bool = False,
         init: str = "he",
     ):
@@ -170,7 +181,7 @@ class ResNetCNN(BlockAPI, nn.Module):
         for s, w in enumerate(widths):
             stage, c = self._make_stage(
                 in_channels=c, out_channels=w, n_blocks=n, stride=1 if s == 0 else 2, block=block,
-                shortcut=shortcut, residual_scale=residual_scale, probs=probs,
+                shortcut=shortcut, branch_multiplier=branch_multiplier, probs=probs, mode=stochastic_depth_mode,
             )
             self.add_module(f"stage{s + 1}", stage)
         self.final_bn = nn.BatchNorm2d(c) if self.pre else nn.Identity()
@@ -179,25 +190,27 @@ class ResNetCNN(BlockAPI, nn.Module):
         self.register_buffer("block_mask", torch.ones(len(self._names), dtype=torch.bool))
         self._active = (True,) * len(self._names)
         self.register_load_state_dict_post_hook(lambda module, keys: module._sync_mask())
-        self._init_weights(init, zero_init_residual)
+        self._init_weights(init, zero_init_residual, residual_scale)
 
     @staticmethod
-    def _make_stage(*, in_channels, out_channels, n_blocks, stride, block, shortcut, residual_scale, probs):
+    def _make_stage(*, in_channels, out_channels, n_blocks, stride, block, shortcut, branch_multiplier, probs, mode):
         """One stage; only its first block changes shape (and so gets a projection shortcut)."""
         blocks = []
         for i in range(n_blocks):
             blocks.append(BasicBlock(
                 in_channels=in_channels if i == 0 else out_channels, out_channels=out_channels,
                 stride=stride if i == 0 else 1, block=block, shortcut=shortcut,
-                residual_scale=residual_scale, survival=next(probs),
+                branch_multiplier=branch_multiplier, survival=next(probs), stochastic_depth_mode=mode,
             ))
         return nn.Sequential(*blocks), out_channels
 
-    def _init_weights(self, init: str, zero_init_residual: bool) -> None:
+    def _init_weights(self, init: str, zero_init_residual: bool, residual_scale: float = 1.0) -> None:
         init_conv_bn(self, init)
-        if zero_init_residual:
-            for _, blk in self.blocks():
+        for _, blk in self.blocks():
+            if zero_init_residual:
                 blk.zero_init_last()
+            elif residual_scale != 1.0:
+                blk.scale_last(residual_scale)
 
     # ------------------------------------------------------------------ block API (BlockAPI)
     # blocks(), set_blocks(mask) (removed blocks return `lesion(x)`), block_inputs(x).
@@ -247,7 +260,9 @@ def build(params: Any, info: Any) -> ResNetCNN:
         block=params.block,
         shortcut=params.shortcut,
         residual_scale=params.residual_scale,
+        branch_multiplier=params.branch_multiplier,
         stochastic_depth=params.stochastic_depth,
+        stochastic_depth_mode=params.stochastic_depth_mode,
         zero_init_residual=params.zero_init_residual,
         init=params.init,
     )

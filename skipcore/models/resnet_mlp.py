@@ -4,9 +4,13 @@
     x_l = x_{l-1} + s * F_l(x_{l-1}),     F_l(x) = W2 act(W1 act(x))      (l = 1..depth)
     y   = W_out act(x_L)                  (the final pre-activation nets' closing activation)
 
-`residual_scale` is s. `stochastic_depth` is the survival probability p_L of the last block;
-block l survives with p_l = 1 - (l / L)(1 - p_L) (Huang et al. 2016's linear decay) in training
-and is always kept, unscaled, at inference (`skipcore.nn.drop_path`). `init="zero_residual"` is
+`branch_multiplier` is s (a constant in every forward; 1 = off). `residual_scale` a is residual
+scaling at initialisation: after the init, W2 and its bias of every block are multiplied by a
+once (`scale_last`), so F starts a times smaller and then trains freely.
+`stochastic_depth` is the survival probability p_L of the last block; block l survives with
+p_l = 1 - (l / L)(1 - p_L) (Huang et al. 2016's linear decay). `stochastic_depth_mode` "block"
+drops a whole block per mini-batch without computing its branch and multiplies the branch by p_l
+at inference; "drop_path" masks per sample (`skipcore.nn.drop_path`). `init="zero_residual"` is
 He init with W2 (and its bias) of every block zeroed, so every block starts as the identity.
 
 `block="activation_then_add"` builds seed 000's V2 network instead (`ActThenAddMLP`): its block
@@ -35,34 +39,42 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
-from skipcore.nn.drop_path import DropPath
+from skipcore.nn.drop_path import StochasticDepth
 
 
 class PreActBlock(nn.Module):
-    def __init__(self, *, width: int, activation: str, residual_scale: float = 1.0, survival: float = 1.0) -> None:
+    def __init__(self, *, width: int, activation: str, branch_multiplier: float = 1.0, survival: float = 1.0,
+                 stochastic_depth_mode: str = "block") -> None:
         super().__init__()
         self.fc1 = nn.Linear(width, width)
         self.fc2 = nn.Linear(width, width)
         self.act = make_activation(activation)
-        self.residual_scale = residual_scale
-        self.drop_path = DropPath(survival)
+        self.branch_multiplier = branch_multiplier
+        self.drop_path = StochasticDepth(survival, stochastic_depth_mode)
         self.downsample = False
 
     def branch(self, x: Tensor) -> Tensor:
-        return self.residual_scale * self.fc2(self.act(self.fc1(self.act(x))))
+        h = self.fc2(self.act(self.fc1(self.act(x))))
+        return h * self.branch_multiplier if self.branch_multiplier != 1.0 else h
 
     def shortcut(self, x: Tensor) -> Tensor:
         return x
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.drop_path(self.branch(x))
+        return self.drop_path(self.shortcut(x), lambda: self.branch(x))
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.fc2.weight)
         nn.init.zeros_(self.fc2.bias)
 
+    @torch.no_grad()
+    def scale_last(self, a: float) -> None:
+        """Residual scaling at initialisation: the branch's last layer (weight and bias) times a."""
+        self.fc2.weight.mul_(a)
+        self.fc2.bias.mul_(a)
+
     def extra_repr(self) -> str:
-        return f"residual_scale={self.residual_scale:g}"
+        return f"branch_multiplier={self.branch_multiplier:g}"
 
 
 class ResNetMLP(LayerBlocks, nn.Module):
@@ -76,7 +88,9 @@ class ResNetMLP(LayerBlocks, nn.Module):
         activation: str = "relu",
         init: str = "he",
         residual_scale: float = 1.0,
+        branch_multiplier: float = 1.0,
         stochastic_depth: float = 1.0,
+        stochastic_depth_mode: str = "block",
     ) -> None:
         super().__init__()
         check_size("ResNetMLP", depth, width)
@@ -86,21 +100,24 @@ class ResNetMLP(LayerBlocks, nn.Module):
             PreActBlock(
                 width=width,
                 activation=activation,
-                residual_scale=residual_scale,
+                branch_multiplier=branch_multiplier,
                 survival=1.0 - (l / depth) * (1.0 - stochastic_depth),
+                stochastic_depth_mode=stochastic_depth_mode,
             )
             for l in range(1, depth + 1)
         )
         self.act = make_activation(activation)
         self.output = nn.Linear(width, out_features)
         self.register_buffer("block_mask", torch.ones(depth, dtype=torch.bool))
-        self._init_weights(init)
+        self._init_weights(init, residual_scale)
 
-    def _init_weights(self, init: str) -> None:
+    def _init_weights(self, init: str, residual_scale: float = 1.0) -> None:
         init_named(self, "he" if init == "zero_residual" else init)
-        if init == "zero_residual":
-            for _, block in self.blocks():
+        for _, block in self.blocks():
+            if init == "zero_residual":
                 block.zero_init_last()
+            elif residual_scale != 1.0:
+                block.scale_last(residual_scale)
 
     def layer_names(self) -> list[str]:
         return block_layer_names(self.depth, ("fc1", "fc2"))
@@ -112,19 +129,21 @@ class ResNetMLP(LayerBlocks, nn.Module):
 class ActThenAddBlock(nn.Module):
     """Seed 000's V2 block: x' = x + s * act(fc(x)), one Linear, the skip added after act."""
 
-    def __init__(self, *, width: int, activation: str, residual_scale: float = 1.0, survival: float = 1.0) -> None:
+    def __init__(self, *, width: int, activation: str, branch_multiplier: float = 1.0, survival: float = 1.0,
+                 stochastic_depth_mode: str = "block") -> None:
         super().__init__()
         self.fc = nn.Linear(width, width)
         self.act = make_activation(activation)
-        self.residual_scale = residual_scale
-        self.drop_path = DropPath(survival)
+        self.branch_multiplier = branch_multiplier
+        self.drop_path = StochasticDepth(survival, stochastic_depth_mode)
         self.downsample = False
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.drop_path(self.branch(x))
+        return self.drop_path(self.shortcut(x), lambda: self.branch(x))
 
     def branch(self, x: Tensor) -> Tensor:
-        return self.residual_scale * self.act(self.fc(x))
+        h = self.act(self.fc(x))
+        return h * self.branch_multiplier if self.branch_multiplier != 1.0 else h
 
     def shortcut(self, x: Tensor) -> Tensor:
         return x
@@ -133,27 +152,33 @@ class ActThenAddBlock(nn.Module):
         nn.init.zeros_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
 
+    @torch.no_grad()
+    def scale_last(self, a: float) -> None:
+        """Residual scaling at initialisation: the branch's only layer (weight and bias) times a."""
+        self.fc.weight.mul_(a)
+        self.fc.bias.mul_(a)
+
 
 class ActThenAddMLP(LayerBlocks, nn.Module):
     """resnet_mlp with `block="activation_then_add"` (see the module docstring): `depth` hidden layers."""
 
     def __init__(self, *, in_features: int, out_features: int, depth: int, width: int, activation: str = "relu",
-                 init: str = "he", residual_scale: float = 1.0, stochastic_depth: float = 1.0) -> None:
+                 init: str = "he", residual_scale: float = 1.0, branch_multiplier: float = 1.0,
+                 stochastic_depth: float = 1.0, stochastic_depth_mode: str = "block") -> None:
         super().__init__()
         check_size("ResNetMLP", depth, width)
         self.depth, self.width, self.activation, n = depth, width, activation, depth - 1
         self.input = nn.Linear(in_features, width)
         self.layers = nn.ModuleList(
-            ActThenAddBlock(width=width, activation=activation, residual_scale=residual_scale,
-                            survival=1.0 - (l / n) * (1.0 - stochastic_depth))
+            ActThenAddBlock(width=width, activation=activation, branch_multiplier=branch_multiplier,
+                            survival=1.0 - (l / n) * (1.0 - stochastic_depth),
+                            stochastic_depth_mode=stochastic_depth_mode)
             for l in range(1, n + 1)
         )
         self.act = make_activation(activation)
         self.output = nn.Linear(width, out_features)
         self.register_buffer("block_mask", torch.ones(n, dtype=torch.bool))
-        init_named(self, "he" if init == "zero_residual" else init)
-        for block in self.layers if init == "zero_residual" else ():
-            block.zero_init_last()
+        ResNetMLP._init_weights(self, init, residual_scale)
 
     def _stem(self, x: Tensor) -> Tensor:
         return self.act(self.input(x.flatten(1)))
@@ -170,4 +195,5 @@ BLOCKS = {"pre_activation": ResNetMLP, "activation_then_add": ActThenAddMLP}
 
 def build(params, info) -> nn.Module:
     cls = BLOCKS[getattr(params, "block", "pre_activation")]
-    return cls(**mlp_args(params, info, "residual_scale", "stochastic_depth"))
+    return cls(**mlp_args(params, info, "residual_scale", "branch_multiplier", "stochastic_depth",
+                          "stochastic_depth_mode"))

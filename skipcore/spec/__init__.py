@@ -192,6 +192,11 @@ def check_combination(spec: ExperimentSpec) -> None:
         raise ValueError(
             f"train.skip_star needs a model with switchable skips ({', '.join(sorted(SWITCHABLE_SKIPS))}), got {family!r}"
         )
+    if spec.train.skip_star is not None and spec.train.skip_star.skip_start == "zero" and family == "telescope_mlp":
+        raise ValueError(
+            "train.skip_star.skip_start 'zero' needs skips with weights (dense_skip_mlp); telescope_mlp's skips "
+            "are identities with nothing to start at zero: set skip_start 'as_initialised'"
+        )
 
 
 def json_schema() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 INIT_RULE = (
@@ -21,6 +21,25 @@ INIT_RULE = (
 Init = Annotated[Literal["he", "identity", "default"], Field(description=INIT_RULE)]
 Depth = Annotated[int, Field(ge=1, le=1000)]
 Width = Annotated[int, Field(ge=1, le=1_000_000)]
+
+# residual networks (resnet_mlp, resnet_cnn): residual scaling and stochastic depth
+StochasticDepthMode = Literal["block", "drop_path"]
+RESIDUAL_SCALE = (
+    "residual scaling at initialisation: the last layer of every residual branch (its weight and bias; "
+    "for resnet_cnn's post-activation block the last BN's gamma) is multiplied by this factor once, after "
+    "the init, so F starts small and then trains freely; 1 = off"
+)
+BRANCH_MULTIPLIER = "a constant c multiplying every residual branch in every forward pass (x + c F(x)); 1 = off"
+STOCHASTIC_DEPTH = (
+    "stochastic depth (Huang et al. 2016): survival probability p_L of the last block, block l of L "
+    "surviving with p_l = 1 - (l / L)(1 - p_L); 1 = off"
+)
+STOCHASTIC_DEPTH_MODE = (
+    "'block' (Huang et al.): each block is kept or dropped for a whole mini-batch, a dropped block's branch "
+    "is not computed, and at inference the branch is multiplied by p_l; 'drop_path' (timm): every sample's "
+    "branch is kept or zeroed on its own, survivors scaled by 1/p_l, inference unscaled (the branch is "
+    "always computed, so nothing is saved)"
+)
 
 
 class _Model(BaseModel):
@@ -63,10 +82,10 @@ class ResNetMLP(_Model):
         "activation_then_add: seed 000's V2 block x' = act(W x) + x (one Linear, the skip added after "
         "the activation), `depth` counts hidden layers as in telescope_mlp (an input layer, then depth - 1 blocks)",
     )
-    residual_scale: float = Field(1.0, gt=0, le=10)
-    stochastic_depth: float = Field(
-        1.0, gt=0, le=1, description="survival probability p_L of the last block; 1 = off"
-    )
+    residual_scale: float = Field(1.0, gt=0, le=10, description=RESIDUAL_SCALE)
+    branch_multiplier: float = Field(1.0, gt=0, le=10, description=BRANCH_MULTIPLIER)
+    stochastic_depth: float = Field(1.0, gt=0, le=1, description=STOCHASTIC_DEPTH)
+    stochastic_depth_mode: StochasticDepthMode = Field("block", description=STOCHASTIC_DEPTH_MODE)
 
 
 class DenseSkipMLP(_Model):
@@ -143,10 +162,10 @@ class ResNetCNN(_Model):
     shortcut: Literal["identity", "none"] = "identity"
     widths: list[Width] = Field(default_factory=lambda: [16, 32, 64], min_length=1, max_length=8)
     zero_init_residual: bool = False
-    residual_scale: float = Field(1.0, gt=0, le=10)
-    stochastic_depth: float = Field(
-        1.0, gt=0, le=1, description="survival probability p_L of the last block; 1 = off"
-    )
+    residual_scale: float = Field(1.0, gt=0, le=10, description=RESIDUAL_SCALE)
+    branch_multiplier: float = Field(1.0, gt=0, le=10, description=BRANCH_MULTIPLIER)
+    stochastic_depth: float = Field(1.0, gt=0, le=1, description=STOCHASTIC_DEPTH)
+    stochastic_depth_mode: StochasticDepthMode = Field("block", description=STOCHASTIC_DEPTH_MODE)
     init: Literal["he", "default"] = "he"
 
     @field_validator("depth")
@@ -155,6 +174,17 @@ class ResNetCNN(_Model):
         if (v - 2) % 6:
             raise ValueError(f"depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _branches_need_a_shortcut(self) -> "ResNetCNN":
+        if self.shortcut == "none" and self.zero_init_residual:
+            raise ValueError(
+                "zero_init_residual needs shortcut 'identity': with shortcut 'none' every block starts as "
+                "the zero function, so no gradient reaches the branches and they never train"
+            )
+        if self.shortcut == "none" and self.stochastic_depth < 1:
+            raise ValueError("stochastic_depth < 1 needs shortcut 'identity': a dropped block leaves its shortcut")
+        return self
 
 
 class DenseNetCNN(_Model):

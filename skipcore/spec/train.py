@@ -10,7 +10,9 @@ MAX_EPOCHS = 100_000
 
 
 class SkipStar(BaseModel):
-    """Seed 001's two-phase "skip*" training: skips off until a rule fires, then on, weights kept."""
+    """Seed 001's two-phase "skip*" training: skips off until a rule fires (read on the validation
+    split), then on, every weight kept. `train.epochs` is the total of both phases: a vanilla run
+    compared with skip* gets the same budget when it sets the same `train.epochs`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -18,6 +20,13 @@ class SkipStar(BaseModel):
     phase1_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
     patience: Annotated[int, Field(ge=1, le=10_000)] = 5
     min_delta: float = Field(0.0, ge=0)
+    skip_start: Literal["zero", "as_initialised"] = Field(
+        "zero",
+        description="'zero': the skip weights are zero (optimizer state fresh) when the skips switch on, so the "
+        "network computes the vanilla function it learnt and the switch is continuous; 'as_initialised': they "
+        "keep their initial (untrained) values and the function jumps at the switch. 'zero' needs skips with "
+        "weights (dense_skip_mlp)",
+    )
 
 
 class TrainParams(BaseModel):
@@ -38,7 +47,10 @@ class TrainParams(BaseModel):
         1, description="epochs between per-layer statistics records"
     )
     checkpoint_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
-    skip_star: Optional[SkipStar] = None
+    skip_star: Optional[SkipStar] = Field(
+        None, description="seed 001's skip* schedule; `epochs` counts both of its phases (give a vanilla "
+        "comparison the same `epochs`)"
+    )
 
     @model_validator(mode="after")
     def _phases_fit(self) -> "TrainParams":

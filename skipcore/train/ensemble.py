@@ -39,7 +39,8 @@ from torch import Tensor, nn
 from skipcore.data.base import Dataset
 from skipcore.train import checkpoint as ckpt
 from skipcore.train.device import pick_device
-from skipcore.train.loop import EVAL_BATCH, RECORDS_ATTR, FitResult, l1_weights, lr_at, make_optimizer, seed_everything
+from skipcore.train.loop import (EVAL_BATCH, RECORDS_ATTR, FitResult, evaluate_test_split, l1_weights, lr_at,
+                                 make_optimizer, seed_everything)
 from skipcore.train.reporter import NullReporter, Reporter
 from skipcore.train.ensemble_rules import STACKED_FAMILIES, build_models, spec_reason, unsupported_reason
 from skipcore.train.stacked import Stacked, slice_optimizer_state
@@ -131,6 +132,10 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
         if math.isfinite(loops[k]["best_val"]):
             summary["best_val_loss"] = loops[k]["best_val"]
         summary["time_s"] = time.perf_counter() - t_start
+        if stopped[k] is None:  # as `fit`: the test split once, after training (weights written back)
+            d = datasets[k]
+            summary.update(evaluate_test_split(models[k], getattr(d, "x_test", None), getattr(d, "y_test", None),
+                                               task, n_classes))
         return FitResult(epochs_run=done[k], stopped=stopped[k], summary=summary, records=records)
 
     def want_layers(epoch: int) -> bool:

@@ -29,7 +29,7 @@ def unsupported_reason(models: Sequence[nn.Module], datasets: Sequence[Dataset],
     for m in models[0].modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             return "batch norm (per-seed running statistics)"
-        if isinstance(m, nn.Dropout) or (type(m).__name__ == "DropPath" and getattr(m, "p", 1.0) < 1.0):
+        if isinstance(m, nn.Dropout) or (type(m).__name__ in ("DropPath", "StochasticDepth") and getattr(m, "p", 1.0) < 1.0):
             return "random layers (dropout / stochastic depth) draw from other RNG streams"
     for d in datasets:
         if d.augment is not None:

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from skipcore.data.base import Dataset
 from skipcore.probes import stats
 from skipcore.train import checkpoint as ckpt
+from skipcore.train import skip_star
 from skipcore.train.device import pick_device
 from skipcore.train.reporter import NullReporter, Reporter
 
@@ -171,11 +172,15 @@ def fit(
     epoch-0 record) at their `every`, gradient_flow records the first `first_k` updates.
     `resume`: a state from `checkpoint.load`; the run continues at the next epoch, identically.
     Regression MSE is the mean over all output entries. With `train.skip_star` the model's skips
-    are off in phase 1 and switched on (`set_skips(True)`, all weights and the optimizer state
-    kept) once the rule fires; the `phase` scalar says which phase each epoch trained in.
+    are off in phase 1 and switched on once the rule fires (`skipcore.train.skip_star`: by
+    default the skip weights start at zero, so the function is continuous); the `phase` scalar
+    says which phase each epoch (and the epoch-0 record) trained in. Every decision (best val
+    loss, the skip* switch) reads the validation split; a test split (`data.x_test`, when the
+    data set has one) is evaluated once, after training, into the summary's `test_*` keys.
     """
     t_start = time.perf_counter()
     device = pick_device(device)
+    test_split = (getattr(data, "x_test", None), getattr(data, "y_test", None))
     reporter = reporter or NullReporter()
     probes = list(probes)
     by_name = {p.name: p for p in probes}
@@ -203,11 +208,13 @@ def fit(
         start_epoch, phase, loop = resume["epoch"] + 1, resume["phase"], dict(resume["loop"])
     else:
         if star:
+            skip_star.check(model, star)
             model.set_skips(False)
         if wm or gf:  # epoch 0: the init, so init and trained weights can be compared
             vals = _eval_tensors(model, data.x_val, data.y_val, task, n_classes)
             host = torch.cat([torch.stack(vals), weight_mean_abs(layer_ws).to(vals[0].device)]).tolist()
-            reporter.metrics(0, _eval_dict(host, task), {"weight_mean_abs": host[len(vals):]})
+            scalars0 = _eval_dict(host, task) | ({"phase": 1.0} if star else {})
+            reporter.metrics(0, scalars0, {"weight_mean_abs": host[len(vals):]})
 
     def want_layers(epoch: int) -> bool:
         return (epoch % train.log_every == 0 or epoch == train.epochs
@@ -292,8 +299,8 @@ def fit(
         last, epoch_done = scalars, epoch
         loop["last"], loop["elapsed_s"] = scalars, time_before + time.perf_counter() - t_start
 
-        if phase == 1 and _phase1_over(star, epoch, val["val_loss"], loop):
-            model.set_skips(True)  # skip*: keep every weight and the optimizer state, skips on
+        if phase == 1 and skip_star.phase1_over(star, epoch, val["val_loss"], loop):
+            skip_star.switch_on(model, opt, star)  # main-path weights and their optimizer state kept
             phase = 2
 
         saved = epoch % train.checkpoint_every == 0 or epoch == train.epochs
@@ -311,15 +318,17 @@ def fit(
     if math.isfinite(loop["best_val"]):
         summary["best_val_loss"] = loop["best_val"]
     summary["time_s"] = time_before + time.perf_counter() - t_start
+    if stopped is None:
+        summary.update(evaluate_test_split(model, *test_split, task, n_classes))
     return FitResult(epochs_run=epoch_done, stopped=stopped, summary=summary, records=records)
 
 
-def _phase1_over(star: Any, epoch: int, val_loss: float, loop: dict[str, Any]) -> bool:
-    """skip* rule: a fixed number of phase-1 epochs, or `patience` epochs without improvement."""
-    if star.rule == "epochs":
-        return epoch >= star.phase1_epochs
-    if val_loss < loop["phase1_best"] - star.min_delta:
-        loop["phase1_best"], loop["bad_epochs"] = val_loss, 0
-    else:
-        loop["bad_epochs"] += 1
-    return loop["bad_epochs"] >= star.patience
+def evaluate_test_split(model: nn.Module, x_test: Optional[Tensor], y_test: Optional[Tensor], task: str,
+                        n_classes: int) -> dict[str, float]:
+    """`test_loss` and `test_acc` / `test_iou` of the trained model on a test split ({} without one);
+    evaluated once, after training, and used for no training decision."""
+    if x_test is None or y_test is None:
+        return {}
+    device = next(model.parameters()).device
+    got = evaluate(model, x_test.to(device), y_test.to(device), task, n_classes)
+    return {k.replace("val_", "test_", 1): v for k, v in got.items()}

@@ -11,7 +11,7 @@ own `forward` with `lin(name, h)` in place of `self.<name>(h)`:
     plain_mlp, telescope_mlp, resnet_mlp (stochastic_depth 1), highway_mlp, dense_skip_mlp,
     skip_layer_mlp.
 
-Masks (skip_mask, block_mask) and residual_scale are read from model 0 and must be the same in
+Masks (skip_mask, block_mask) and branch_multiplier are read from model 0 and must be the same in
 every model (`reason()` checks). Per-seed layer statistics (mean |W|, weight-gradient norm of
 each `layer_names()` entry) are reductions over dims 1.. of the stacked tensors.
 """
@@ -41,8 +41,8 @@ def reason(models: Sequence[nn.Module]) -> Optional[str]:
             if a.shape != b.shape or not torch.equal(a, b):
                 return f"buffer {n} differs between models"
         if getattr(m, "layers", None) is not None and name == "ResNetMLP":
-            if any(x.residual_scale != y.residual_scale for x, y in zip(m0.layers, m.layers)):
-                return "residual_scale differs between models"
+            if any(x.branch_multiplier != y.branch_multiplier for x, y in zip(m0.layers, m.layers)):
+                return "branch_multiplier differs between models"
     return None
 
 
@@ -162,7 +162,7 @@ def _resnet(st: Stacked):
     def fwd(x: Tensor) -> Tensor:
         h = st.lin("input", x.flatten(2))
         for i, b in enumerate(m.layers):
-            y = h + b.residual_scale * st.lin(f"layers.{i}.fc2", b.act(st.lin(f"layers.{i}.fc1", b.act(h))))
+            y = h + b.branch_multiplier * st.lin(f"layers.{i}.fc2", b.act(st.lin(f"layers.{i}.fc1", b.act(h))))
             h = torch.where(m.block_mask[i], y, h)
         return st.lin("output", m.act(h))
     return fwd

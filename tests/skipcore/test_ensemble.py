@@ -17,7 +17,7 @@ from skipcore.spec.probes import GradientFlow, WeightMagnitude
 from skipcore.spec.train import TrainParams
 from skipcore.train import checkpoint as ckpt
 from skipcore.train.ensemble import build_models, fit_ensemble, unsupported_reason
-from skipcore.train.loop import fit
+from skipcore.train.loop import evaluate, fit
 from skipcore.train.reporter import ListReporter
 
 SEEDS = [0, 1, 7]
@@ -152,3 +152,15 @@ def test_fallback_reasons():
     assert "shapes differ" in unsupported_reason([models[0], wide[0]], datasets, TrainParams())
     other = sine(Sine(name="sine", n_train=20, n_val=8), seed=0)
     assert "differ in size" in unsupported_reason(models, [datasets[0], other], TrainParams())
+
+
+def test_a_test_split_is_evaluated_once_per_seed_after_training_as_fit_does():
+    torch.set_num_threads(1)
+    train = TrainParams(epochs=2, batch_size=16, lr=1e-2)
+    models, datasets = build_models(FAMILIES["plain"], DATA, SEEDS)
+    for d in datasets:
+        d.x_test, d.y_test = d.x_val[:8] * 0.5, d.y_val[:8]
+    res = fit_ensemble(models, datasets, train, seeds=SEEDS)
+    for m, d, r in zip(models, datasets, res.results):
+        want = evaluate(m, d.x_test, d.y_test, "regression", 1)
+        torch.testing.assert_close(r.summary["test_loss"], want["val_loss"], **TOL)

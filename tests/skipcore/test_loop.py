@@ -192,3 +192,35 @@ def test_pick_device():
     assert pick_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="tpu"):
         pick_device("tpu")
+
+
+def test_a_test_split_is_evaluated_once_after_training_and_decides_nothing():
+    from skipcore.data.base import DataInfo, Dataset
+    from skipcore.models.mlp import PlainMLP
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(96, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    plain = Dataset(DataInfo("classification", (4,), 2), x[:48], y[:48], x[48:72], y[48:72])
+    with_test = Dataset(DataInfo("classification", (4,), 2), x[:48], y[:48], x[48:72], y[48:72])
+    with_test.x_test, with_test.y_test = x[72:], y[72:]
+    train = _train(epochs=4)
+    results, reps, models = [], [], []
+    for d in (plain, with_test):
+        seed_everything(0)
+        m = PlainMLP(in_features=4, out_features=2, depth=1, width=8)
+        rep = ListReporter()
+        results.append(fit(m, d, train, reporter=rep, seed=0))
+        reps.append(rep)
+        models.append(m)
+    a, b = results
+    assert not {"test_loss", "test_acc"} & set(a.summary)
+    from skipcore.train.loop import evaluate
+
+    want = evaluate(models[1], x[72:], y[72:], "classification", 2)
+    assert b.summary["test_loss"] == want["val_loss"] and b.summary["test_acc"] == want["val_acc"]
+    # the same training and the same validation-based numbers: the test split changed nothing
+    assert [s["val_loss"] for _, s, _ in reps[0].records] == [s["val_loss"] for _, s, _ in reps[1].records]
+    assert {k: v for k, v in b.summary.items() if not k.startswith("test_") and k != "time_s"} == \
+        {k: v for k, v in a.summary.items() if k != "time_s"}
+    assert not any(k.startswith("test_") for _, s, _ in reps[1].records for k in s)

@@ -101,8 +101,8 @@ def test_plain_block_has_no_identity_path():
         assert not [n for n in m.layer_names() if ".skip." in n]
 
 
-def test_residual_scale_multiplies_the_branch():
-    a, b = _resnet(residual_scale=1.0).eval(), _resnet(residual_scale=0.3).eval()
+def test_branch_multiplier_multiplies_the_branch():
+    a, b = _resnet(branch_multiplier=1.0).eval(), _resnet(branch_multiplier=0.3).eval()
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 4, 8, 8)
     assert torch.allclose(b.blocks()[0][1].branch(x), 0.3 * a.blocks()[0][1].branch(x), atol=1e-6)
@@ -115,8 +115,7 @@ def test_stochastic_depth_survival_decays_linearly_and_inference_is_deterministi
     m.train()
     torch.manual_seed(1)
     t1 = m(x)
-    t2 = m(x)
-    assert not torch.allclose(t1, t2)
+    assert any(not torch.allclose(t1, m(x)) for _ in range(10))  # blocks dropped at random
     m.eval()
     assert torch.equal(m(x), m(x))
     with pytest.raises(ValueError, match="shortcut='identity'"):

@@ -136,7 +136,7 @@ def test_resnet_mlp_zero_residual_is_identity_of_input_projection():
 
 def test_resnet_mlp_blocks_and_lesion():
     torch.manual_seed(10)
-    m = ResNetMLP(in_features=3, out_features=2, depth=3, width=6, residual_scale=0.5)
+    m = ResNetMLP(in_features=3, out_features=2, depth=3, width=6, branch_multiplier=0.5)
     x = torch.randn(4, 3)
     names = [n for n, _ in m.blocks()]
     assert names == ["layers.0", "layers.1", "layers.2"]

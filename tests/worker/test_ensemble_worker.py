@@ -1,5 +1,5 @@
-"""Seed ensembles through the real embedded service (API + a Celery worker process): the seeds of
-an MLP experiment train as one group, yet each run has its own metrics, equal (rtol 1e-4) to a
+"""Seed ensembles through the real embedded service (API + a Celery worker process; CPU ensembles
+switched on with SKIPCORE_ENSEMBLE_ON_CPU): the seeds of an MLP experiment train as one group, yet each run has its own metrics, equal (rtol 1e-4) to a
 sequential `fit` with that seed; a spec the ensemble cannot take runs its seeds one by one."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def served(tmp_path_factory):
     home = tmp_path_factory.mktemp("ensemble")
     # a 20 s heartbeat: a cancel must be seen at the next metric flush (0.3 s), not the next heartbeat
     with service.embedded(home, device="cpu", heartbeat_seconds="20", lease_seconds="60",
-                          metric_flush_seconds="0.3") as url, \
+                          metric_flush_seconds="0.3", ensemble_on_cpu="true") as url, \
             httpx.Client(base_url=url, timeout=30) as c:
         yield c, home
 
