@@ -59,6 +59,9 @@ class ExperimentOut(BaseModel):
     finished_at: Optional[str]
     spec: dict[str, Any]
     runs: list[RunOut]
+    run_counts: dict[str, int] = Field(
+        default_factory=dict, description="how many runs are in each status (every status named, zeros included)",
+        examples=[{"queued": 0, "running": 2, "succeeded": 1, "failed": 0, "cancelling": 0, "cancelled": 1}])
     error: Optional[str]
     owner: Optional[str] = None
 
