@@ -87,7 +87,10 @@ def run_view(r: Run) -> RunView:
 
 def experiment_view(e: Experiment) -> ExperimentView:
     runs = [run_view(r) for r in e.runs]
+    # a run that stopped early (cancelled, failed) counts for the epochs it trained, so a finished
+    # experiment is at 100%
     done = sum(r.epochs if r.status == "succeeded" else r.epoch for r in runs)
+    planned = sum(r.epoch if r.status in FINISHED - {"succeeded"} else r.epochs for r in runs)
     counts = run_counts(e.runs)
     running = [r.eta_seconds for r in e.runs if r.status == "running" and r.eta_seconds is not None]
     eta = "—"
@@ -97,7 +100,7 @@ def experiment_view(e: Experiment) -> ExperimentView:
         eta = f"{counts['queued']} queued"
     return ExperimentView(
         id=e.id, name=e.name, status=e.status, created_at=(iso(e.created_at) or "").replace("T", " ")[:16] + " UTC",
-        finished=e.status in FINISHED, percent=_percent(done, sum(r.epochs for r in runs)), eta=eta,
+        finished=e.status in FINISHED, percent=100.0 if e.status in FINISHED else _percent(done, planned), eta=eta,
         counts=", ".join(f"{n} {s}" for s, n in counts.items() if n), error=e.error, runs=runs)
 
 
