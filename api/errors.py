@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api import spec_hints
-from api.spec_hints import Union_, keys_of, path_text, suggest, walk
+from api.spec_hints import TaggedUnion, keys_of, path_text, suggest, walk
 
 log = logging.getLogger("skipcore.api")
 
@@ -67,7 +67,7 @@ def _reword(e: dict[str, Any], spec_loc: Sequence[Any]) -> tuple[list[Any], str]
         if keys:
             return place.path, f"unknown key {key!r}{_did_you_mean(key, keys)} ({where} takes: {_names(keys)})"
         return place.path, f"unknown key {key!r}"
-    if isinstance(place.node, Union_) and kind in ("union_tag_invalid", "union_tag_not_found"):
+    if isinstance(place.node, TaggedUnion) and kind in ("union_tag_invalid", "union_tag_not_found"):
         names = list(place.node.members)
         section = next((p for p in place.path if isinstance(p, str)), "")
         noun = _NOUNS.get(section, f"{path_text(place.path)} {place.node.key}")

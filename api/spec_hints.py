@@ -23,7 +23,7 @@ from skipcore.spec import ExperimentSpec
 
 
 @dataclass(frozen=True)
-class Union_:
+class TaggedUnion:
     """A discriminated union: its discriminator key and member model per tag."""
 
     key: str
@@ -32,7 +32,7 @@ class Union_:
 
 @dataclass
 class Place:
-    node: Any  # a model class, a Union_, or another type
+    node: Any  # a model class, a TaggedUnion, or another type
     path: list[Any]  # the location without union tags or pydantic's type labels
     tag: Optional[str] = None  # the last union member chosen on the way (e.g. a model family)
 
@@ -56,7 +56,7 @@ def _strip(tp: Any) -> tuple[Any, Optional[str]]:
 
 
 def _union(tp: Any, disc: Optional[str]) -> Any:
-    """A Union_ for a discriminated union of models, else the type unchanged."""
+    """A TaggedUnion for a discriminated union of models, else the type unchanged."""
     args = typing.get_args(tp)
     if disc is None or typing.get_origin(tp) not in (Union, types.UnionType):
         return tp
@@ -68,7 +68,7 @@ def _union(tp: Any, disc: Optional[str]) -> Any:
             continue
         for tag in typing.get_args(_strip(field.annotation)[0]):
             members[tag] = member
-    return Union_(disc, members) if members else tp
+    return TaggedUnion(disc, members) if members else tp
 
 
 def _field_node(model: type[BaseModel], name: str) -> Any:
@@ -79,7 +79,7 @@ def _field_node(model: type[BaseModel], name: str) -> Any:
 
 def _child(node: Any, part: Any) -> tuple[Any, bool]:
     """The node under `node` at `part`, and whether `part` belongs in the field path."""
-    if isinstance(node, Union_):
+    if isinstance(node, TaggedUnion):
         if part in node.members:
             return node.members[part], False
         return None, True
@@ -106,7 +106,7 @@ def walk(loc: Iterable[Any]) -> Place:
         if node is None:
             place.path.append(part)
             continue
-        if isinstance(node, Union_) and part in node.members:
+        if isinstance(node, TaggedUnion) and part in node.members:
             place.tag = part
         node, keep = _child(node, part)
         if keep:
@@ -138,7 +138,7 @@ def union_tags() -> frozenset[str]:
             if node in seen:
                 return
             seen.add(node)
-        if isinstance(node, Union_):
+        if isinstance(node, TaggedUnion):
             tags.update(node.members)
             for m in node.members.values():
                 visit(m)
