@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from api.schemas import ExperimentOut, Progress, RunOut, iso
-from persistence.models import Experiment, Run
+from persistence.models import STATUSES, Experiment, Run
+
+NO_ETA = frozenset({"cancelling", "cancelled", "failed"})  # runs that will not train to the end
 
 
 def run_out(run: Run) -> RunOut:
@@ -20,7 +22,7 @@ def run_out(run: Run) -> RunOut:
             epoch=run.epoch or 0,
             epochs=run.epochs or 0,
             fraction=(run.epoch or 0) / run.epochs if run.epochs else None,
-            eta_seconds=run.eta_seconds,
+            eta_seconds=None if run.status in NO_ETA else run.eta_seconds,
         ),
         summary=run.summary or {},
         error=run.error,
@@ -40,6 +42,15 @@ def experiment_out(exp: Experiment) -> ExperimentOut:
         finished_at=iso(exp.finished_at),
         spec=exp.spec,
         runs=[run_out(r) for r in exp.runs],
+        run_counts=run_counts(exp.runs),
         error=exp.error,
         owner=exp.owner,
     )
+
+
+def run_counts(runs) -> dict[str, int]:
+    """How many runs are in each status (every status named, zeros included)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for r in runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return counts

@@ -108,6 +108,11 @@ TEXT: dict[tuple[str, str, str], str] = {
         "# HELP skipcore_queue_depth Runs waiting to start (status queued)\n# TYPE skipcore_queue_depth gauge\n"
         "skipcore_queue_depth 4.0\n# HELP skipcore_runs Runs by status\n# TYPE skipcore_runs gauge\n"
         'skipcore_runs{status="running"} 2.0\n'),
+    ("GET", "/", "text/html"): (
+        "<!doctype html><html><head><title>skipcore: experiments</title></head><body><h1>skipcore experiments</h1>"
+        "<table><tr class=\"experiment\"><td><a href=\"/v1/experiments/9a1b…/report\">telescope-d50</a></td>"
+        "<td>running</td><td>1 running, 2 queued</td><td>41%</td><td>1 min 02 s + 2 queued</td></tr></table>"
+        "</body></html>"),
     ("GET", "/v1/experiments/{experiment_id}/report", "text/html"): (
         "<!doctype html><html><head><title>telescope depth sweep</title></head><body><h1>telescope depth sweep</h1>"
         "<table>…</table><img src=\"…/figures/depth_error.svg?expires=…&amp;sig=…\" alt=\"MC error against depth\">"

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, examples, telemetry
+from api import docs, errors, examples, telemetry
 from api.body_limit import BodyLimit
-from api.routes import artifacts, experiments, health, probes, report, results, runs, stream
+from api.routes import artifacts, experiments, front, health, probes, report, results, runs, stream
 from api.schemas import FieldErrors
 from api.state import AppState
 from persistence.db import make_engine, make_sessionmaker, session_scope
@@ -103,7 +103,9 @@ class Timing:
             raise
 
 
-def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> FastAPI:
+def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True, announce: bool = True) -> FastAPI:
+    """The app. `announce=False`: the caller says itself that authentication is off (`skipcore serve`
+    prints it once in its start-up banner), so the lifespan does not log it again."""
     settings = settings or get_settings()
     engine = make_engine(str(settings.database_url))
     verify(engine)  # refuse an old schema, naming the command to run
@@ -118,7 +120,7 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         task = asyncio.create_task(_sweeper(state)) if sweeper else None
-        if not settings.require_auth:
+        if announce and not settings.require_auth:
             log.warning("authentication is OFF (embedded profile): serve on 127.0.0.1 only")
         yield
         if task:
@@ -130,6 +132,8 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
         version="0.1.0",
         summary="Training jobs for studying skip connections",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs from the package's own Swagger UI files, not a CDN
+        redoc_url=None,
     )
     app.state.skipcore = state
     errors.install(app)
@@ -142,9 +146,10 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
     app.add_middleware(Timing)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: refuses before reading
 
-    for module in (experiments, runs, probes, artifacts, stream, health, results, report):
+    for module in (front, experiments, runs, probes, artifacts, stream, health, results, report):
         app.include_router(module.router)
     app.include_router(experiments.schema_router)
+    docs.install(app)
 
     original_openapi = app.openapi
 
@@ -157,7 +162,7 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True) -> 
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(defs)
         components["ExperimentSpec"] = spec_schema
-        # our 422 body (api.errors.unprocessable), not FastAPI's default {loc, msg, type}
+        # our 422 body (api.errors.unprocessable): field/message plus FastAPI's loc/msg/type
         errors_schema = FieldErrors.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(errors_schema.pop("$defs", {}))
         components["HTTPValidationError"] = errors_schema

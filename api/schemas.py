@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,6 +59,9 @@ class ExperimentOut(BaseModel):
     finished_at: Optional[str]
     spec: dict[str, Any]
     runs: list[RunOut]
+    run_counts: dict[str, int] = Field(
+        default_factory=dict, description="how many runs are in each status (every status named, zeros included)",
+        examples=[{"queued": 0, "running": 2, "succeeded": 1, "failed": 0, "cancelling": 0, "cancelled": 1}])
     error: Optional[str]
     owner: Optional[str] = None
 
@@ -126,11 +129,15 @@ class Health(BaseModel):
 
 
 class FieldError(BaseModel):
+    """One problem: our `field` / `message`, and FastAPI's conventional `loc` / `msg` / `type`."""
+
     model_config = ConfigDict(extra="allow")  # a resource_limit error adds its `estimate`
 
-    field: str
-    message: str
-    type: Optional[str] = None
+    field: str = Field(description="the dotted path of the field, e.g. model.depth or probes[0].name")
+    message: str = Field(description="what is wrong, in plain words (with the valid names where there are some)")
+    type: str = Field(description="a machine-readable kind, e.g. extra_forbidden, union_tag_invalid, enum")
+    loc: list[Union[str, int]] = Field(description="FastAPI's location: the request part, then the path")
+    msg: str = Field(description="FastAPI's message: the same as `message`")
 
 
 class FieldErrors(BaseModel):
@@ -138,3 +145,6 @@ class FieldErrors(BaseModel):
 
     detail: list[FieldError]
     message: str
+
+
+UNPROCESSABLE = {422: {"model": FieldErrors, "description": "invalid input; `detail` lists each field and why"}}

@@ -39,8 +39,6 @@ def serve(
 ) -> None:
     """Start the embedded default: API + a real Celery worker process on the embedded broker.
     State lives under $SKIPCORE_HOME (default ./.skipcore). Ctrl-C stops everything."""
-    import uvicorn
-
     from persistence.schema import upgrade
 
     settings = _settings()
@@ -49,7 +47,6 @@ def serve(
     upgrade(str(settings.database_url))
     env = dict(os.environ, SKIPCORE_HOME=str(settings.home), SKIPCORE_WORKER_CONCURRENCY=str(concurrency))
     os.environ.update(env)
-    typer.echo(f"skipcore: home {settings.home}; database {settings.database_url}; broker {settings.broker_url}")
     worker = subprocess.Popen(worker_command(concurrency), env=env, start_new_session=True,
                               preexec_fn=_die_with_parent)
     # uvicorn captures SIGTERM/SIGINT, shuts down, restores our handlers and raises the signal again:
@@ -58,7 +55,7 @@ def serve(
     try:
         from api.main import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+        _run_announced(create_app(settings, announce=False), host, port, banner(settings, host, port))
     finally:
         _stop(worker)
         for sig, handler in previous.items():
@@ -70,8 +67,40 @@ def _refuse_open_on_network(settings, host: str) -> None:
         typer.echo("refusing to serve without authentication on a non-loopback address; set "
                    "SKIPCORE_REQUIRE_AUTH=true and create a key with `skipcore keys create`", err=True)
         raise typer.Exit(2)
-    if not settings.require_auth:
-        typer.echo(f"skipcore: authentication is OFF; serving on {host} only", err=True)
+
+
+def banner(settings, host: str, port: int) -> str:
+    """What `serve` prints once it listens: where to go, where state lives, whether keys are needed."""
+    from sqlalchemy.engine import make_url
+
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    auth = (f"authentication is OFF: serving on {host} only (SKIPCORE_REQUIRE_AUTH=true requires API keys)"
+            if not settings.require_auth else "authentication is on: send an API key (skipcore keys create)")
+    database = make_url(str(settings.database_url)).render_as_string(hide_password=True)
+    return (f"\nskipcore is ready at {base}\n"
+            f"  front page  {base}/\n"
+            f"  API docs    {base}/docs\n"
+            f"  state       {settings.home} (database {database}; broker {settings.broker_url})\n"
+            f"  {auth}\n"
+            "  Ctrl-C stops the API and the worker.\n\n")
+
+
+def _run_announced(app, host: str, port: int, text: str) -> None:
+    """uvicorn.run, printing `text` once the port is listening (in one write, so another process's
+    output cannot land inside it)."""
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+
+    server = Announcing(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's start-up failure code (it logged why)
 
 
 def _exit_on_signal(signum: int, _frame) -> None:

@@ -27,6 +27,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-dev-shm-usage"]
 
 
+# No network but loopback: every other host goes to a proxy that is not there (Chromium sends
+# loopback addresses direct), and no name resolves. Used to check a page needs nothing from outside.
+OFFLINE = ("--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+
+
 def chromium_binary() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if path is None:
@@ -83,6 +88,21 @@ class Page:
                 return images
             time.sleep(0.2)
 
+    def requested_urls(self) -> list[str]:
+        """The URLs the page asked for (needs `Network.enable` before `open`)."""
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
+        """Evaluate `expression` until it is truthy (a condition on the page), or fail after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout}s: {expression}")
+            time.sleep(0.1)
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
 
@@ -101,11 +121,12 @@ class Page:
 
 
 @contextmanager
-def chromium(profile: Path, timeout: float = 30.0) -> Iterator[Page]:
+def chromium(profile: Path, timeout: float = 30.0, flags: tuple[str, ...] = ()) -> Iterator[Page]:
+    """A headless Chromium with one page; `flags` are added to its command line (e.g. OFFLINE)."""
     profile.mkdir(parents=True, exist_ok=True)
     port, log = free_port(), profile / "chromium.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([chromium_binary(), *FLAGS, f"--remote-debugging-port={port}",
+        proc = subprocess.Popen([chromium_binary(), *FLAGS, *flags, f"--remote-debugging-port={port}",
                                  f"--user-data-dir={profile}", "about:blank"], stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline, targets = time.monotonic() + timeout, []

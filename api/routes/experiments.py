@@ -16,7 +16,7 @@ from api.convert import experiment_out
 from api.deps import ExperimentDep, ReadKey, SessionDep, StateDep, WriteKey
 from api.errors import spec_error, unprocessable
 from api.guard import check_resources
-from api.schemas import ExperimentOut, ExperimentPage
+from api.schemas import UNPROCESSABLE, ExperimentOut, ExperimentPage, FieldErrors
 from persistence.models import STATUSES
 from persistence.queue import QUEUE, TASK_RUN
 from persistence.repo import experiments as repo
@@ -59,7 +59,7 @@ def enqueue(state: Any, run_ids: list[str]) -> None:
                      "model": ExperimentOut},
                409: {"description": "Idempotency-Key reused with a different body"},
                413: {"description": "body over the size limit"},
-               422: {"description": "invalid spec; `detail` lists each field and why"},
+               422: {"model": FieldErrors, "description": "invalid spec; `detail` lists each field and why"},
                429: {"description": "too many submissions; see Retry-After"}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/ExperimentSpec"}, "example": _EXAMPLE}}}},
@@ -141,7 +141,7 @@ def _replay(prior: Any, body_hash: str, response: Response):
     return experiment_out(prior)
 
 
-@router.get("", response_model=ExperimentPage, summary="List experiments, newest first")
+@router.get("", response_model=ExperimentPage, summary="List experiments, newest first", responses=UNPROCESSABLE)
 def list_experiments(
     state: StateDep,
     session: SessionDep,
@@ -151,12 +151,13 @@ def list_experiments(
     cursor: Annotated[Optional[str], Query(max_length=500)] = None,
 ):
     if status is not None and status not in STATUSES:
-        return unprocessable([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}", "type": "enum"}])
+        return unprocessable([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}", "type": "enum"}],
+                             where="query")
     n = min(limit or state.settings.page_default, state.settings.page_max)
     try:
         items, nxt = repo.list_page(session, owner=principal.owner_filter, status=status, limit=n, cursor=cursor)
     except ValueError:
-        return unprocessable([{"field": "cursor", "message": "malformed cursor", "type": "value_error"}])
+        return unprocessable([{"field": "cursor", "message": "malformed cursor", "type": "value_error"}], where="query")
     return ExperimentPage(items=[experiment_out(e) for e in items], next_cursor=nxt)
 
 

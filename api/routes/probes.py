@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
 from api.deps import RunDep, SessionDep
-from api.errors import not_found
+from api.errors import unknown_name
 from api.schemas import ProbeList, ProbeOut
 from persistence.models import ProbeResult
 
@@ -24,9 +24,13 @@ def list_probes(run: RunDep, session: SessionDep):
 
 
 @router.get("/{run_id}/probes/{name}", response_model=ProbeOut, summary="One probe result",
-            responses={404: {"description": "no such probe result (yet)"}})
+            responses={404: {"description": "no such probe result (yet); the detail names the probes of the run"}})
 def get_probe(run: RunDep, session: SessionDep, name: str):
     p = session.get(ProbeResult, (run.id, name))
     if p is None:
-        raise not_found("probe result", name)
+        recorded = list(session.scalars(select(ProbeResult.name).where(ProbeResult.run_id == run.id)))
+        asked = [q.get("name") for q in (run.spec or {}).get("probes") or [] if q.get("name")]
+        if name in asked:
+            raise HTTPException(404, f"probe result {name!r} not found yet: the run has not finished that probe")
+        raise unknown_name("probe result", name, sorted(set(recorded) | set(asked)), where="this run")
     return _out(p)

@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select, tuple_
 
 from api.deps import ExperimentDep, ReadKey, RunDep, SessionDep
-from api.errors import unprocessable
+from api.errors import FieldProblem, unprocessable
+from api.routes.runs import known_layer_stat
+from api.schemas import FieldErrors
 from api.stats import BOOKKEEPING, finite_number, summarize, summarize_columns
 from persistence.models import LayerStat, Run
 from persistence.repo import experiments as exp_repo
@@ -97,7 +99,7 @@ def _names(raw: Optional[list[str]], field: str, cap: int) -> Optional[list[str]
         return None
     out = list(dict.fromkeys(n.strip() for item in raw for n in item.split(",") if n.strip()))
     if len(out) > cap:
-        raise HTTPException(422, f"{field}: at most {cap} names, got {len(out)}")
+        raise FieldProblem([{"field": field, "type": "too_many", "message": f"at most {cap} names, got {len(out)}"}])
     return out or None
 
 
@@ -142,7 +144,8 @@ def _last_layers(session, run_ids: list[str], names: list[str]) -> dict[tuple[st
 
 def _too_many_runs(n: int, what: str):
     return unprocessable([{"field": "experiments" if what == "compare" else "experiment_id", "type": "too_many",
-                           "message": f"{n} runs to read; {what} reads at most {MAX_RUNS} runs per request"}])
+                           "message": f"{n} runs to read; {what} reads at most {MAX_RUNS} runs per request"}],
+                         where="query" if what == "compare" else "path")
 
 
 # ----------------------------------------------------------------------------------------- routes
@@ -150,7 +153,7 @@ def _too_many_runs(n: int, what: str):
 
 @router.get("/experiments/{experiment_id}/aggregate", response_model=Aggregate, response_model_exclude_none=False,
             summary="Per sweep point, across seeds: mean, std and 95% CI of each run's final numbers",
-            responses={404: {"description": "unknown experiment"}, 422: {"description": "too many names or runs"}})
+            responses={404: {"description": "unknown experiment"}, 422: {"model": FieldErrors, "description": "too many names or runs"}})
 def aggregate(
     exp: ExperimentDep,
     session: SessionDep,
@@ -189,7 +192,8 @@ def aggregate(
 @router.get("/compare", response_model=Compare,
             summary="Experiments side by side: each one's final numbers across its succeeded runs",
             responses={404: {"description": "an experiment is unknown"},
-                       422: {"description": "no ids, more than 20, or too many runs"}})
+                       422: {"model": FieldErrors,
+                                                  "description": "no ids, more than 20, or too many runs"}})
 def compare(
     session: SessionDep,
     principal: ReadKey,
@@ -199,12 +203,14 @@ def compare(
     ids = list(dict.fromkeys(i.strip() for item in (experiments or []) for i in item.split(",") if i.strip()))
     if not ids:
         return unprocessable([{"field": "experiments", "type": "missing",
-                               "message": "give 1 to 20 experiment ids: ?experiments=id1,id2"}])
+                               "message": "give 1 to 20 experiment ids: ?experiments=id1,id2"}], where="query")
     if len(ids) > MAX_COMPARE:
         return unprocessable([{"field": "experiments", "type": "too_many",
-                               "message": f"{len(ids)} experiment ids; compare takes at most {MAX_COMPARE}"}])
+                               "message": f"{len(ids)} experiment ids; compare takes at most {MAX_COMPARE}"}],
+                             where="query")
     if any(len(i) > 64 for i in ids):
-        return unprocessable([{"field": "experiments", "type": "too_long", "message": "an id is over 64 characters"}])
+        return unprocessable([{"field": "experiments", "type": "too_long", "message": "an id is over 64 characters"}],
+                             where="query")
     names = _names(metric, "metric", MAX_NAMES)
     found = {e.id: e for e in exp_repo.get_many(session, ids, owner=principal.owner_filter)}
     missing = [i for i in ids if i not in found]
@@ -236,6 +242,7 @@ def layer_matrix(
     = "weight_mean_abs",
     max_steps: Annotated[int, Query(ge=2, le=MATRIX_STEPS_MAX)] = MATRIX_STEPS_DEFAULT,
 ):
+    known_layer_stat(session, run, name)
     m = metrics_repo.layer_matrix(session, run.id, name, max_steps=max_steps)
     return LayerMatrixOut(run_id=run.id, name=name, layers=list(run.layer_names or []), steps=m.steps,
                           values=m.values)

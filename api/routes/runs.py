@@ -6,11 +6,13 @@ import json
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from sqlalchemy import func, select
 
 from api.convert import run_out
 from api.deps import RunDep, SessionDep, SettingsDep, WriteKey
-from api.errors import not_found, unprocessable
-from api.schemas import LayerStatOut, LayerStats, MetricHistory, MetricKeys, RunOut, iso_ts
+from api.errors import unknown_name, unprocessable
+from api.schemas import UNPROCESSABLE, LayerStatOut, LayerStats, MetricHistory, MetricKeys, RunOut, iso_ts
+from persistence.models import FINISHED, LayerStat, MetricPoint, Run
 from persistence.repo import experiments as exp_repo
 from persistence.repo import metrics as metrics_repo
 
@@ -43,7 +45,9 @@ def metric_keys(run: RunDep, session: SessionDep):
 
 
 @router.get("/{run_id}/metrics/{key}", response_model=MetricHistory,
-            summary="A metric's history: pages by cursor, or downsampled to max_points over the whole range")
+            summary="A metric's history: pages by cursor, or downsampled to max_points over the whole range",
+            responses={404: {"description": "unknown run, or no such metric (the detail names the run's metrics)"},
+                       **UNPROCESSABLE})
 def metric_history(
     run: RunDep,
     session: SessionDep,
@@ -55,21 +59,35 @@ def metric_history(
     step_min: Annotated[Optional[int], Query()] = None,
     step_max: Annotated[Optional[int], Query()] = None,
 ):
-    if key not in metrics_repo.keys(session, run.id):
-        raise not_found("metric", key)
+    keys = metrics_repo.keys(session, run.id)
+    if key not in keys:
+        raise unknown_name("metric", key, keys, where="this run")
     if max_points is not None:
+        # `downsampled` says whether points were dropped: a history that fits is returned whole
+        fits = _count_upto(session, run.id, key, max_points + 1, step_min, step_max) <= max_points
         pts = metrics_repo.downsample(session, run.id, key, max_points, step_min=step_min, step_max=step_max)
-        return _history(key, pts, None, downsampled=True)
+        return _history(key, pts, None, downsampled=not fits)
     after = None
     if cursor:
         try:
             after = int(cursor)
         except ValueError:
-            return unprocessable([{"field": "cursor", "message": "malformed cursor", "type": "value_error"}])
+            return unprocessable([{"field": "cursor", "message": "malformed cursor", "type": "value_error"}],
+                                 where="query")
     n = min(limit or settings.history_page_max, settings.history_page_max)
     pts, nxt = metrics_repo.history(session, run.id, key, after_step=after, limit=n, step_min=step_min,
                                     step_max=step_max)
     return _history(key, pts, None if nxt is None else str(nxt))
+
+
+def _count_upto(session, run_id: str, key: str, cap: int, step_min: Optional[int], step_max: Optional[int]) -> int:
+    """Points of the history in the step range, counted up to `cap` (an index-only scan)."""
+    stmt = select(MetricPoint.step).where(MetricPoint.run_id == run_id, MetricPoint.key == key)
+    if step_min is not None:
+        stmt = stmt.where(MetricPoint.step >= step_min)
+    if step_max is not None:
+        stmt = stmt.where(MetricPoint.step <= step_max)
+    return session.scalar(select(func.count()).select_from(stmt.limit(cap).subquery())) or 0
 
 
 def _history(key: str, pts, next_cursor: Optional[str], downsampled: bool = False) -> Response:
@@ -89,7 +107,8 @@ def _history(key: str, pts, next_cursor: Optional[str], downsampled: bool = Fals
 
 
 @router.get("/{run_id}/layers", response_model=LayerStats,
-            summary="Per-layer statistics (one value per layer) over training")
+            summary="Per-layer statistics (one value per layer) over training",
+            responses={404: {"description": "unknown run, or no statistic called `name` (the detail names them)"}})
 def layer_stats(
     run: RunDep,
     session: SessionDep,
@@ -97,8 +116,18 @@ def layer_stats(
     name: Annotated[Optional[str], Query(max_length=200)] = None,
     step: Annotated[Optional[int], Query()] = None,
 ):
+    if name is not None:
+        known_layer_stat(session, run, name)
     rows = metrics_repo.layer_stats(session, run.id, name=name, step=step, limit=settings.page_max * 10)
     return LayerStats(
         stats=[LayerStatOut(name=n, step=s, values=v) for n, s, v in rows],
         layers=list(run.layer_names or []),
     )
+
+
+def known_layer_stat(session, run: Run, name: str) -> None:
+    """404 naming the statistics the run has when it has none called `name` (a run that has not
+    written any yet, and may still, is not refused: its statistics come with its first epoch)."""
+    names = list(session.scalars(select(LayerStat.name).where(LayerStat.run_id == run.id).distinct()))
+    if name not in names and (names or run.status in FINISHED):
+        raise unknown_name("layer statistic", name, names, where="this run")

@@ -147,10 +147,14 @@ def list_page(
 
 
 def request_cancel(session: Session, exp: Experiment) -> list[str]:
-    """Queued runs become `cancelled` at once; running ones `cancelling` (the worker stops them at
-    its next step boundary). Returns ids of the runs changed. Cancelling twice changes nothing."""
+    """Cancel the whole experiment. Queued runs become `cancelled` at once; running ones
+    `cancelling` (the worker stops them at its next step boundary); finished runs keep their
+    status but are marked too, so `roll_up` knows the experiment, not single runs, was cancelled.
+    Returns ids of the runs changed. Cancelling twice changes nothing."""
     now = utcnow()
     changed = [run.id for run in exp.runs if _cancel(session, run, now)]
+    for run in exp.runs:
+        run.cancel_requested = True
     session.flush()
     roll_up(session, exp)
     return changed
@@ -167,8 +171,10 @@ def request_cancel_run(session: Session, run: Run) -> bool:
 def _cancel(session: Session, run: Run, now: datetime) -> bool:
     if run.status == "queued":
         run.status, run.finished_at, run.cancel_requested = "cancelled", now, True
+        run.eta_seconds = None
     elif run.status == "running":
         run.status, run.cancel_requested = "cancelling", True
+        run.eta_seconds = None
     else:
         return False
     events.append(session, run.id, "status", {"status": run.status})
@@ -180,30 +186,40 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
+def experiment_status(runs: Sequence[Any]) -> str:
+    """The experiment's status from its runs (each with `status` and `cancel_requested`).
+
+    A cancel of the whole experiment marks every run (`request_cancel`); a cancel of single runs
+    marks only those. While any run is unfinished: `cancelling` after a whole-experiment cancel,
+    else `running` once any run started or ended, else `queued`. When every run has finished: any
+    failed -> `failed`; every run cancelled, or a whole-experiment cancel stopped one -> `cancelled`;
+    otherwise (every run that was not cancelled succeeded) -> `succeeded`."""
+    statuses = [r.status for r in runs]
+    whole = bool(runs) and all(r.cancel_requested for r in runs)
+    if not statuses:
+        return "queued"
+    if all(s in FINISHED for s in statuses):
+        if "failed" in statuses:
+            return "failed"
+        if all(s == "cancelled" for s in statuses) or (whole and "cancelled" in statuses):
+            return "cancelled"
+        return "succeeded"
+    if whole:
+        return "cancelling"
+    return "queued" if all(s == "queued" for s in statuses) else "running"
+
+
 def roll_up(session: Session, exp: Experiment, runs: Optional[Sequence[Any]] = None) -> None:
     """Recompute the experiment's status and times from its runs (`runs`: rows with the run
     columns read here, in run order; the loaded `exp.runs` when not given)."""
     runs = exp.runs if runs is None else runs
-    statuses = [r.status for r in runs]
-    if statuses and all(s in FINISHED for s in statuses):
+    exp.status = experiment_status(runs)
+    if exp.status in FINISHED:
         failed = [r for r in runs if r.status == "failed"]
         if failed:
-            exp.status = "failed"
-            exp.error = f"{len(failed)} of {len(statuses)} runs failed; first: {failed[0].error}"
-        elif any(s == "cancelled" for s in statuses):
-            exp.status = "cancelled"
-        else:
-            exp.status = "succeeded"
+            exp.error = f"{len(failed)} of {len(runs)} runs failed; first: {failed[0].error}"
         exp.finished_at = exp.finished_at or max((_aware(r.finished_at) for r in runs if r.finished_at),
                                                  default=utcnow())
-    elif any(s == "cancelling" for s in statuses) or (
-        any(r.cancel_requested for r in runs) and not any(s == "queued" for s in statuses)
-    ):
-        exp.status = "cancelling"
-    elif any(s in ("running",) or s in FINISHED for s in statuses):
-        exp.status = "running"
-    else:
-        exp.status = "queued"
     starts = [_aware(r.started_at) for r in runs if r.started_at]
     if starts and exp.started_at is None:
         exp.started_at = min(starts)

@@ -144,6 +144,8 @@ def finish(
     if status == "succeeded":
         values["epoch"] = case((Run.epochs > 0, Run.epochs), else_=Run.epoch)
         values["eta_seconds"] = case((Run.epochs > 0, 0.0), else_=Run.eta_seconds)
+    else:  # a cancelled or failed run will not finish: it has no time left
+        values["eta_seconds"] = None
     stmt = update(Run).where(Run.id == run_id, Run.status.not_in(sorted(FINISHED)))
     if worker is not None:
         stmt = stmt.where(Run.lease_owner == worker)
@@ -165,6 +167,8 @@ def _finish(session: Session, run: Run, status: str, error: Optional[str]) -> No
     run.lease_owner = None
     if status == "succeeded" and run.epochs:
         run.epoch, run.eta_seconds = run.epochs, 0.0
+    elif status != "succeeded":
+        run.eta_seconds = None
     events.append(session, run.id, "status", {"status": status, "error": error})
     session.flush()
     roll_up_id(session, run.experiment_id)

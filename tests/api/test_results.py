@@ -204,7 +204,8 @@ def test_layer_matrix_is_steps_by_layers_downsampled(client):
     assert len(small["steps"]) == 4 and small["steps"][0] == 0 and small["steps"][-1] == 45
     assert all(len(row) == 3 and row[0] == step for step, row in zip(small["steps"], small["values"]))
     assert client.get(path, params={"name": "grad_norm"}).json()["values"] == [[1.0, None, 2.0]]
-    assert client.get(path, params={"name": "nothing"}).json()["steps"] == []
+    unknown = client.get(path, params={"name": "nothing"})  # names the statistics the run has
+    assert unknown.status_code == 404 and "grad_norm, weight_mean_abs" in unknown.json()["detail"], unknown.text
     assert client.get(path, params={"max_steps": 1}).status_code == 422
     assert client.get(path, params={"max_steps": 10_001}).status_code == 422
 

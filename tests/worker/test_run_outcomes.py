@@ -122,3 +122,31 @@ def test_cancel_stops_a_running_run_keeps_metrics_and_queued_runs_never_start(cl
     assert never["status"] == "cancelled" and never["started_at"] is None and never["attempts"] == 0, never
     assert client.get(f"/v1/runs/{second}/metrics").json()["keys"] == []
     print(f"\ncancel -> cancelled in {latency:.2f}s after {len(kept)} epochs")
+
+
+def test_cancelling_one_run_leaves_the_experiment_running_and_it_succeeds_with_its_other_runs(client):
+    # one long run (cancelled while it trains) and two short ones that train to the end
+    spec = make_spec(name="cancel-one", model={"family": "telescope_mlp", "depth": 8, "width": 32},
+                     data={"name": "sine", "n_train": 512, "n_val": 64},
+                     train={"optimizer": "adam", "lr": 0.001, "epochs": 400, "batch_size": 32},
+                     probes=[], sweep={"train.epochs": [400, 3, 3]})
+    exp = post(client, spec)
+    long_run = next(r["id"] for r in exp["runs"] if r["params"]["train.epochs"] == 400)
+    deadline = time.monotonic() + 120
+    while True:
+        run = client.get(f"/v1/runs/{long_run}").json()
+        if run["status"] == "running" and run["progress"]["epoch"] >= 2:
+            break
+        assert run["status"] in ("queued", "running") and time.monotonic() < deadline, run
+        time.sleep(0.1)
+    r = client.post(f"/v1/runs/{long_run}/cancel")
+    assert r.status_code == 202 and r.json()["status"] in ("cancelling", "cancelled"), r.text
+    now = client.get(f"/v1/experiments/{exp['id']}").json()
+    assert now["status"] == "running", now  # the other runs go on
+
+    final = wait_exp(client, exp["id"])
+    runs = {r["id"]: r for r in final["runs"]}
+    assert runs[long_run]["status"] == "cancelled" and runs[long_run]["progress"]["eta_seconds"] is None
+    assert [r["status"] for i, r in runs.items() if i != long_run] == ["succeeded", "succeeded"]
+    assert final["status"] == "succeeded", final
+    assert final["run_counts"]["succeeded"] == 2 and final["run_counts"]["cancelled"] == 1
