@@ -11,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 def iso(dt: Optional[datetime]) -> Optional[str]:
     if dt is None:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 

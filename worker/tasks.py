@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import timezone
 
 from celery.signals import worker_process_init
 
@@ -49,7 +48,7 @@ def run_task(run_id: str) -> str:
         # a pool child of this host died (SIGKILL, OOM) and reject_on_worker_lost sent its run back:
         # take the dead child's lease now instead of waiting for it to expire
         beat = claim.run.heartbeat_at
-        age = (utcnow() - (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc))).total_seconds() if beat else 0.0
+        age = (utcnow() - beat).total_seconds() if beat else 0.0
         claim = _claim(ctx, run_id, max(0.0, age - 0.001))
     if claim.reason != "claimed":
         log.info("run %s not executed here: %s", run_id, claim.reason)

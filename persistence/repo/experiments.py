@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Optional, Sequence
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
@@ -175,11 +175,6 @@ def _cancel(session: Session, run: Run, now: datetime) -> bool:
     return True
 
 
-def _aware(dt: datetime) -> datetime:
-    """SQLite hands back naive datetimes (UTC); values set in this session are aware."""
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
-
-
 def roll_up(session: Session, exp: Experiment, runs: Optional[Sequence[Any]] = None) -> None:
     """Recompute the experiment's status and times from its runs (`runs`: rows with the run
     columns read here, in run order; the loaded `exp.runs` when not given)."""
@@ -194,7 +189,7 @@ def roll_up(session: Session, exp: Experiment, runs: Optional[Sequence[Any]] = N
             exp.status = "cancelled"
         else:
             exp.status = "succeeded"
-        exp.finished_at = exp.finished_at or max((_aware(r.finished_at) for r in runs if r.finished_at),
+        exp.finished_at = exp.finished_at or max((r.finished_at for r in runs if r.finished_at),
                                                  default=utcnow())
     elif any(s == "cancelling" for s in statuses) or (
         any(r.cancel_requested for r in runs) and not any(s == "queued" for s in statuses)
@@ -204,7 +199,7 @@ def roll_up(session: Session, exp: Experiment, runs: Optional[Sequence[Any]] = N
         exp.status = "running"
     else:
         exp.status = "queued"
-    starts = [_aware(r.started_at) for r in runs if r.started_at]
+    starts = [r.started_at for r in runs if r.started_at]
     if starts and exp.started_at is None:
         exp.started_at = min(starts)
 
@@ -254,7 +249,7 @@ def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> O
                             .offset(per_minute).limit(1))
     if oldest is None:
         return 1.0
-    return max(0.001, (_aware(oldest) - now).total_seconds() + 60)
+    return max(0.001, (oldest - now).total_seconds() + 60)
 
 
 def mark_enqueued(session: Session, run_ids: Sequence[str]) -> None:
