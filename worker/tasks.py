@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
+import psutil
 from celery.signals import worker_process_init
 
 from persistence.models import utcnow
@@ -26,12 +27,11 @@ def _local_owner_dead(owner: str | None) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+        return psutil.Process(int(pid)).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return True
-    except OSError:
+    except psutil.Error:
         return False
-    return state in ("Z", "X")
 
 
 @worker_process_init.connect
