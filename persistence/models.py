@@ -2,6 +2,10 @@
 
 A metric point is keyed by (run_id, key, step) and written as an upsert, so a retried or resumed
 run never duplicates a point. `latest_metrics` keeps the last value per key for summaries.
+
+Non-finite metric values are stored portably (as MLflow does): `value` holds a finite stand-in
+(0.0 for NaN, ±max float for ±inf) and `nonfinite` says which (`NONFINITE`), so every database
+and every ORM read sees a float, never SQLite's text 'NaN'.
 """
 
 from __future__ import annotations
@@ -55,6 +59,23 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+
+
+MAX_FLOAT = 1.7976931348623157e308
+NONFINITE = {1: float("nan"), 2: float("inf"), 3: float("-inf")}  # `nonfinite` code -> the value
+
+
+def encode_value(value: float) -> tuple[float, Optional[int]]:
+    """(stored value, nonfinite code or None) of a metric value: 0.0 for NaN, ±max float for ±inf."""
+    if value != value:
+        return 0.0, 1
+    if abs(value) > MAX_FLOAT:
+        return (MAX_FLOAT, 2) if value > 0 else (-MAX_FLOAT, 3)
+    return value, None
+
+
+def decode_value(value: float, nonfinite: Optional[int]) -> float:
+    return value if nonfinite is None else NONFINITE[nonfinite]
 
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
@@ -133,8 +154,10 @@ class MetricPoint(Base):
     run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)  # always a finite float: see `nonfinite`
     time: Mapped[float] = mapped_column(Float)  # unix seconds, UTC
+    # NULL for a finite value; else NONFINITE's code (NaN, +inf, -inf) and `value` a finite stand-in
+    nonfinite: Mapped[Optional[int]] = mapped_column(SmallInteger, nullable=True)
 
 
 class MetricRollup(Base):
@@ -163,6 +186,7 @@ class LatestMetric(Base):
     step: Mapped[int] = mapped_column(BigInteger)
     value: Mapped[float] = mapped_column(Float)
     time: Mapped[float] = mapped_column(Float)
+    nonfinite: Mapped[Optional[int]] = mapped_column(SmallInteger, nullable=True)  # as MetricPoint's
 
 
 class LayerStat(Base):
