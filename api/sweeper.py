@@ -3,7 +3,8 @@
 Every API process ticks every `sweep_interval_seconds`; only the leader (`persistence.leader`:
 a Postgres advisory lock, or this process on SQLite) sweeps. A sweep requeues runs whose worker
 died and sends again queued runs whose message may be lost, each run at most once per
-`requeue_after` (`persistence.repo.runs.sweep` claims each resend with a conditional UPDATE).
+`requeue_after` (`persistence.repo.runs.sweep` claims each resend with a conditional UPDATE), and
+deletes the progress and metrics events of runs finished longer than the event retention ago.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from functools import partial
 
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from api.state import AppState
 from persistence.db import session_scope
 from persistence.leader import Leadership
+from persistence.models import utcnow
 from persistence.queue import QUEUE, TASK_RUN
+from persistence.repo import events
 from persistence.repo import runs as run_repo
 
 log = logging.getLogger("skipcore.api")
@@ -33,6 +37,7 @@ def sweep_once(state: AppState, *, judge_leases: bool = True) -> tuple[list[str]
             session, lease_seconds=s.lease_seconds if judge_leases else 1e9, max_attempts=s.max_attempts,
             requeue_after=s.requeue_after,
         )
+        events.prune(session, utcnow() - timedelta(seconds=s.event_retention_seconds))
     for run_id in resend:
         try:
             state.celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # a run still queued this long after its message was sent is sent again (its message may be
     # lost), at most once per this period; default max(60 s, 10 leases)
     requeue_after_seconds: Optional[float] = Field(None, gt=0)
+    # progress and metrics events of runs finished this long ago are deleted (status events stay)
+    event_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
     metric_flush_seconds: float = Field(1.0, gt=0)
     visibility_timeout: int = Field(7 * 24 * 3600, ge=60)
     broker_polling_interval: float = Field(0.1, gt=0)

@@ -250,7 +250,3 @@ def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> O
     if oldest is None:
         return 1.0
     return max(0.001, (oldest - now).total_seconds() + 60)
-
-
-def mark_enqueued(session: Session, run_ids: Sequence[str]) -> None:
-    session.execute(update(Run).where(Run.id.in_(list(run_ids))).values(enqueued_at=utcnow()))

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
-from sqlalchemy import bindparam, select, text, tuple_
+from sqlalchemy import bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from persistence.models import LatestMetric, LayerStat
+from persistence.models import LatestMetric, LayerStat, MetricPoint
 from persistence.repo import rollup
 from persistence.repo.metric_writes import COPY_MIN, PG_ROWS, SQLITE_ROWS, upsert_points  # noqa: F401 (re-exported)
 
@@ -334,3 +334,15 @@ def layer_matrix(session: Session, run_id: str, name: str, max_steps: Optional[i
         steps.append(step)
         values.append(list(vals))
     return LayerMatrix(steps, values)
+
+
+def count_points(session: Session) -> int:
+    """Metric points stored. An estimate on Postgres (exact counts of huge tables are slow): the
+    statistics collector's live-row count, which follows inserts within seconds (pg_class.reltuples
+    stays -1 until the first ANALYZE, so a new table would read 0 however many points it holds)."""
+    if _dialect(session) == "postgresql":
+        n = session.execute(text(
+            "SELECT GREATEST(n_live_tup, 0) FROM pg_stat_user_tables WHERE relname = 'metric_points'")).scalar()
+    else:
+        n = session.scalar(select(func.count()).select_from(MetricPoint))
+    return int(n or 0)

@@ -222,16 +222,23 @@ def _end_dead(session: Session, run_id: str, still_dead: tuple, status: str, err
 
 
 def by_status_counts(session: Session) -> dict[str, int]:
-    from sqlalchemy import func
-
     rows = session.execute(select(Run.status, func.count()).group_by(Run.status)).all()
     return {s: n for s, n in rows}
 
 
 def oldest_queued(session: Session) -> Optional[datetime]:
-    from sqlalchemy import func
-
+    """When the longest-waiting queued run was created (None when none waits)."""
     return session.scalar(select(func.min(Run.created_at)).where(Run.status == "queued"))
+
+
+def recent_durations(session: Session, limit: int = 1000) -> list[tuple[str, float]]:
+    """(status, seconds from start to finish) of the last `limit` finished runs."""
+    rows = session.execute(
+        select(Run.status, Run.started_at, Run.finished_at)
+        .where(Run.finished_at.is_not(None), Run.started_at.is_not(None))
+        .order_by(Run.finished_at.desc()).limit(limit)
+    ).all()
+    return [(status, (end - start).total_seconds()) for status, start, end in rows]
 
 
 def seedless_key(spec: dict[str, Any]) -> str:
