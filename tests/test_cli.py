@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests import live, service
+from tests import service
 from tests.factories import make_spec
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    with live.serve(tmp_path_factory.mktemp("cli_live")) as u:
+    with service.embedded(tmp_path_factory.mktemp("cli_live")) as u:
         yield u
 
 

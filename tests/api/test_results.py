@@ -20,7 +20,7 @@ from persistence.db import session_scope
 from persistence.repo import keys as key_repo
 from persistence.repo import metrics as metrics_repo
 from persistence.repo import runs as run_repo
-from tests import live, service
+from tests import service
 from tests.factories import make_spec
 
 T_DF2 = 4.302652729911275  # Student t, 0.975 quantile, 2 degrees of freedom (R: qt(0.975, 2))
@@ -218,7 +218,7 @@ TINY = {"data": {"name": "sine", "n_train": 64, "n_val": 32},
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("results_live")
-    with live.serve(home, metric_flush_seconds="0.1") as url:
+    with service.embedded(home, metric_flush_seconds="0.1") as url:
         yield url
 
 
