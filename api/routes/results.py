@@ -14,12 +14,11 @@ from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, tuple_
 
 from api.deps import ExperimentDep, ReadKey, RunDep, SessionDep
 from api.errors import unprocessable
 from api.stats import BOOKKEEPING, finite_number, summarize, summarize_columns
-from persistence.models import LayerStat, Run
+from persistence.models import Run
 from persistence.repo import experiments as exp_repo
 from persistence.repo import metrics as metrics_repo
 
@@ -121,25 +120,6 @@ def _stats(finals: list[dict[str, float]], names: Optional[list[str]]) -> dict[s
     return {k: Stat(**summarize(f.get(k) for f in finals)) for k in keys}
 
 
-def _last_layers(session, run_ids: list[str], names: list[str]) -> dict[tuple[str, str], list]:
-    """(run_id, name) → the values of that run's last record (greatest step) of that statistic."""
-    out: dict[tuple[str, str], list] = {}
-    for i in range(0, len(run_ids), _CHUNK):
-        chunk = run_ids[i : i + _CHUNK]
-        last = (
-            select(LayerStat.run_id, LayerStat.name, func.max(LayerStat.step).label("step"))
-            .where(LayerStat.run_id.in_(chunk), LayerStat.name.in_(names))
-            .group_by(LayerStat.run_id, LayerStat.name)
-            .subquery()
-        )
-        stmt = select(LayerStat.run_id, LayerStat.name, LayerStat.values).where(
-            tuple_(LayerStat.run_id, LayerStat.name, LayerStat.step).in_(select(last.c.run_id, last.c.name, last.c.step))
-        )
-        for run_id, name, values in session.execute(stmt):
-            out[(run_id, name)] = list(values or [])
-    return out
-
-
 def _too_many_runs(n: int, what: str):
     return unprocessable([{"field": "experiments" if what == "compare" else "experiment_id", "type": "too_many",
                            "message": f"{n} runs to read; {what} reads at most {MAX_RUNS} runs per request"}])
@@ -167,7 +147,7 @@ def aggregate(
         groups.setdefault(json.dumps(r.params or {}, sort_keys=True), []).append(r)
     ok = [r for r in runs if r.status == "succeeded"]
     finals = _finals(session, ok)
-    last = _last_layers(session, [r.id for r in ok], layer_names) if layer_names and ok else {}
+    last = metrics_repo.last_layer_stats(session, [r.id for r in ok], layer_names) if layer_names and ok else {}
     points = []
     for members in groups.values():
         done = [r for r in members if r.status == "succeeded"]

@@ -346,3 +346,23 @@ def count_points(session: Session) -> int:
     else:
         n = session.scalar(select(func.count()).select_from(MetricPoint))
     return int(n or 0)
+
+
+def last_layer_stats(session: Session, run_ids: Sequence[str], names: Sequence[str],
+                     chunk: int = 500) -> dict[tuple[str, str], list]:
+    """(run_id, name) → the values of that run's last record (greatest step) of that statistic."""
+    out: dict[tuple[str, str], list] = {}
+    for i in range(0, len(run_ids), chunk):
+        ids = list(run_ids[i : i + chunk])
+        last = (
+            select(LayerStat.run_id, LayerStat.name, func.max(LayerStat.step).label("step"))
+            .where(LayerStat.run_id.in_(ids), LayerStat.name.in_(list(names)))
+            .group_by(LayerStat.run_id, LayerStat.name)
+            .subquery()
+        )
+        stmt = select(LayerStat.run_id, LayerStat.name, LayerStat.values).where(
+            tuple_(LayerStat.run_id, LayerStat.name, LayerStat.step).in_(select(last.c.run_id, last.c.name, last.c.step))
+        )
+        for run_id, name, values in session.execute(stmt):
+            out[(run_id, name)] = list(values or [])
+    return out
