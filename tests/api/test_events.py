@@ -16,25 +16,14 @@ from persistence.models import Run, RunEvent, utcnow
 from persistence.repo import events
 from persistence.repo import metrics as metrics_repo
 from persistence.repo import runs as run_repo
+from tests.api.test_results import _read_events
 from tests.factories import make_spec
 
 T0 = 1.7e9
 
 
 def _sse(client, run_id: str, last_id=None) -> list[tuple[int, str, dict]]:
-    headers = {"Last-Event-ID": str(last_id)} if last_id is not None else {}
-    out, block = [], {}
-    with client.stream("GET", f"/v1/runs/{run_id}/events", headers=headers) as r:
-        assert r.status_code == 200
-        for line in r.iter_lines():
-            if line:
-                name, _, value = line.partition(": ")
-                block[name] = value
-                continue
-            if "id" in block:
-                out.append((int(block["id"]), block["event"], json.loads(block["data"])))
-            block = {}
-    return out
+    return [(i, kind, json.loads(data)) for i, kind, data in _read_events(client, run_id, last_id)]
 
 
 def _train(client) -> str:
