@@ -97,11 +97,17 @@ def get_experiment(
 ExperimentDep = Annotated[Experiment, Depends(get_experiment)]
 
 
-def get_run(session: SessionDep, principal: ReadKey, run_id: Annotated[str, Path(max_length=64)]) -> Run:
+def visible_run(session: Session, principal: Optional[Principal], run_id: str) -> Run:
+    """The run, or a 404 when it is unknown or (with a `principal`) not the principal's to see.
+    `principal=None`: the caller proved access otherwise (a signed download link)."""
     run = run_repo.get(session, run_id)
-    if run is None or (not principal.sees_all and run.experiment.owner != principal.owner):
+    if run is None or (principal is not None and not principal.sees_all and run.experiment.owner != principal.owner):
         raise not_found("run", run_id)
     return run
+
+
+def get_run(session: SessionDep, principal: ReadKey, run_id: Annotated[str, Path(max_length=64)]) -> Run:
+    return visible_run(session, principal, run_id)
 
 
 RunDep = Annotated[Run, Depends(get_run)]

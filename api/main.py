@@ -3,69 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Optional
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from starlette.concurrency import run_in_threadpool
 
-from api import docs, errors, examples, telemetry
+from api import docs, errors, examples, sweeper as sweeper_loop, telemetry
 from api.body_limit import BodyLimit
 from api.routes import artifacts, experiments, front, health, probes, report, results, runs, stream
 from api.schemas import FieldErrors
 from api.state import AppState
-from persistence.db import make_engine, make_sessionmaker, session_scope
+from persistence.db import make_engine, make_sessionmaker
 from persistence.objects import make_store
-from persistence.queue import QUEUE, TASK_RUN, make_celery
-from persistence.repo import runs as run_repo
+from persistence.queue import make_celery
 from persistence.schema import verify
 from persistence.settings import Settings, get_settings
 from skipcore.spec import ExperimentSpec
 
 log = logging.getLogger("skipcore.api")
 GZIP_MIN_BYTES = 4096
-
-
-def sweep_once(state: AppState, *, judge_leases: bool = True) -> tuple[list[str], list[str]]:
-    """Requeue runs whose worker died and resend queued runs whose message may be lost.
-    `judge_leases=False` leaves running runs alone (just after a database outage, see `_sweeper`)."""
-    s = state.settings
-    with session_scope(state.sessions) as session:
-        resend, failed = run_repo.sweep(
-            session, lease_seconds=s.lease_seconds if judge_leases else 1e9, max_attempts=s.max_attempts,
-            requeue_after=max(60.0, 10 * s.lease_seconds),
-        )
-    for run_id in resend:
-        try:
-            state.celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE)
-        except Exception:  # noqa: BLE001
-            log.exception("sweeper could not send run %s", run_id)
-    if resend or failed:
-        log.info("sweeper: resent %d runs, failed %d", len(resend), len(failed))
-    return resend, failed
-
-
-async def _sweeper(state: AppState) -> None:
-    """Sweep every `sweep_interval_seconds`. For one lease after the API starts or its database comes
-    back, leases are not judged: heartbeats could not be written while the database was down, so
-    they all look stale, and the workers need a heartbeat interval to renew them (else a Postgres
-    restart longer than the lease would requeue every healthy run)."""
-    back_since = time.monotonic()
-    while True:
-        await asyncio.sleep(state.settings.sweep_interval_seconds)
-        judge = back_since is not None and time.monotonic() - back_since >= state.settings.lease_seconds
-        try:
-            await run_in_threadpool(partial(sweep_once, state, judge_leases=judge))
-        except Exception:  # noqa: BLE001 - the database may be down; try again next time
-            log.warning("sweeper pass failed", exc_info=True)
-            back_since = None
-            continue
-        if back_since is None:
-            back_since = time.monotonic()
 
 
 class Timing:
@@ -119,12 +79,14 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True, ann
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        task = asyncio.create_task(_sweeper(state)) if sweeper else None
+        task = asyncio.create_task(sweeper_loop.run(state)) if sweeper else None
         if announce and not settings.require_auth:
             log.warning("authentication is OFF (embedded profile): serve on 127.0.0.1 only")
         yield
         if task:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         engine.dispose()
 
     app = FastAPI(

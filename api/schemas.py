@@ -11,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 def iso(dt: Optional[datetime]) -> Optional[str]:
     if dt is None:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -108,6 +106,64 @@ class ProbeOut(BaseModel):
 
 class ProbeList(BaseModel):
     items: list[ProbeOut]
+
+
+# results across runs: aggregate, compare, layer matrix
+
+
+class Stat(BaseModel):
+    mean: Optional[float]
+    std: Optional[float] = Field(description="sample standard deviation (ddof=1); null for n < 2")
+    ci95: Optional[list[float]] = Field(description="Student-t 95% CI of the mean, [lo, hi]; null for n < 2")
+    n: int = Field(description="succeeded runs with a finite value")
+
+
+class LayerAgg(BaseModel):
+    mean: list[Optional[float]]
+    std: list[Optional[float]]
+    ci95: list[Optional[list[float]]]
+    n: list[int]
+
+
+class AggregatePoint(BaseModel):
+    params: dict[str, Any]
+    n: int = Field(description="succeeded runs of this point")
+    runs: dict[str, int] = Field(description="runs of this point by status")
+    run_ids: list[str]
+    seeds: list[int]
+    metrics: dict[str, Stat]
+    layers: Optional[dict[str, LayerAgg]] = None
+
+
+class Aggregate(BaseModel):
+    experiment_id: str
+    status: str
+    points: list[AggregatePoint]
+    metrics: list[str] = Field(description="every metric name in `points`, sorted")
+
+
+class CompareItem(BaseModel):
+    id: str
+    name: str
+    status: str
+    spec: dict[str, Any] = Field(description="the model, data and train sections of the spec")
+    sweep: dict[str, Any] = Field(default_factory=dict)
+    runs: int = Field(description="runs in the experiment")
+    succeeded: int
+    summary: dict[str, Stat]
+
+
+class Compare(BaseModel):
+    experiments: list[CompareItem]
+    metrics: list[str]
+
+
+class LayerMatrixOut(BaseModel):
+    run_id: str
+    name: str
+    layers: list[str]
+    steps: list[int]
+    values: list[list[Optional[float]]] = Field(description="one row per step, one value per layer")
 
 
 class ArtifactOut(BaseModel):

@@ -7,10 +7,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import func, select, text
-
 from persistence.db import session_scope
-from persistence.models import MetricPoint, Run
+from persistence.models import STATUSES
+from persistence.repo import metrics as metrics_repo
+from persistence.repo import runs as run_repo
 
 REGISTRY = CollectorRegistry()
 REQUEST_LATENCY = Histogram(
@@ -30,31 +30,20 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 
 def render(state: Any) -> tuple[bytes, str]:
     with session_scope(state.sessions) as s:
-        counts = dict(s.execute(select(Run.status, func.count()).group_by(Run.status)).all())
-        for status in ("queued", "running", "succeeded", "failed", "cancelling", "cancelled"):
-            RUNS.labels(status).set(counts.get(status, 0))
-        QUEUE_DEPTH.set(counts.get("queued", 0))
-        oldest = s.scalar(select(func.min(Run.created_at)).where(Run.status == "queued"))
-        OLDEST_QUEUED.set(time.time() - oldest.timestamp() if oldest else 0)
-        # an estimate on Postgres (exact counts of huge tables are slow): the statistics collector's
-        # live-row count, which follows inserts within seconds (pg_class.reltuples stays -1 until the
-        # first ANALYZE, so a new table would read 0 however many points it holds)
-        if s.get_bind().dialect.name == "postgresql":
-            n = s.execute(text(
-                "SELECT GREATEST(n_live_tup, 0) FROM pg_stat_user_tables WHERE relname = 'metric_points'")).scalar()
-        else:
-            n = s.scalar(select(func.count()).select_from(MetricPoint))
-        POINTS.set(n or 0)
-        rows = s.execute(
-            select(Run.status, Run.started_at, Run.finished_at)
-            .where(Run.finished_at.is_not(None), Run.started_at.is_not(None))
-            .order_by(Run.finished_at.desc()).limit(1000)
-        ).all()
+        counts = run_repo.by_status_counts(s)
+        oldest = run_repo.oldest_queued(s)
+        points = metrics_repo.count_points(s)
+        durations = run_repo.recent_durations(s, 1000)
+    for status in STATUSES:
+        RUNS.labels(status).set(counts.get(status, 0))
+    QUEUE_DEPTH.set(counts.get("queued", 0))
+    OLDEST_QUEUED.set(time.time() - oldest.timestamp() if oldest else 0)
+    POINTS.set(points)
     # Built from the database on each scrape, so every API process reports the same numbers.
     fresh = Histogram("skipcore_run_duration_seconds", "Wall time of the last 1000 finished runs", ["status"],
                       registry=None, buckets=RUN_BUCKETS)
-    for status, start, end in rows:
-        fresh.labels(status).observe((end - start).total_seconds())
+    for status, seconds in durations:
+        fresh.labels(status).observe(seconds)
     registry = CollectorRegistry()
     registry.register(fresh)
     return generate_latest(REGISTRY) + generate_latest(registry), CONTENT_TYPE_LATEST

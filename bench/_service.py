@@ -1,7 +1,8 @@
 """A real skipcore service for the HTTP benches: API (uvicorn) + N Celery worker processes, on a
 throwaway database (SQLite in a temp home, or a Postgres database dropped afterwards) and the
 embedded filesystem broker or a Redis db. Loopback only; every process is started in its own
-session and stopped by its process group; the Redis db is flushed of our queue at the end."""
+session and stopped by its process group (`servicekit`); the Redis db is flushed of our queue at
+the end."""
 
 from __future__ import annotations
 
@@ -9,28 +10,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
-import httpx
+import servicekit
 
-ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("SKIPCORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("SKIPCORE_TEST_REDIS", "redis://127.0.0.1:6379")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -54,29 +44,6 @@ class Service:
             return c.execute(query, params).fetchall()
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit(f"service did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 @contextmanager
 def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers: int = 2,
             redis_db: int = 13, extra_env: Optional[dict] = None) -> Iterator[Service]:
@@ -84,11 +51,9 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
     processes); "redis": Postgres + Redis, `skipcore api --workers api_workers` and `workers`
     separate `skipcore worker --concurrency concurrency` processes."""
     home = Path(tempfile.mkdtemp(prefix="skipcore-svc-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKIPCORE_")}
-    env.update(SKIPCORE_HOME=str(home), SKIPCORE_REQUIRE_AUTH="false", PYTHONPATH=str(ROOT),
-               SKIPCORE_SUBMISSIONS_PER_MINUTE="1000000", **(extra_env or {}))
-    cli = [sys.executable, "-m", "cli.main"]
-    port = free_port()
+    env = servicekit.service_env(home, require_auth="false", submissions_per_minute="1000000")
+    env.update(extra_env or {})
+    port = servicekit.free_port()
     url = f"http://127.0.0.1:{port}"
     db, admin = None, None
     procs: list[subprocess.Popen] = []
@@ -97,7 +62,7 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
         if profile == "embedded":
             db_url = f"sqlite:///{home}/skipcore.db"
             env.update(SKIPCORE_DATABASE_URL=db_url)
-            cmds = [cli + ["serve", "--port", str(port), "--concurrency", str(concurrency)]]
+            cmds = [servicekit.CLI + ["serve", "--port", str(port), "--concurrency", str(concurrency)]]
         else:
             import psycopg
 
@@ -107,19 +72,18 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
             db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
             env.update(SKIPCORE_PROFILE="production", SKIPCORE_DATABASE_URL=db_url,
                        SKIPCORE_BROKER_URL=f"{REDIS}/{redis_db}", SKIPCORE_WORKER_CONCURRENCY=str(concurrency))
-            subprocess.run(cli + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-            cmds = [cli + ["api", "--port", str(port), "--workers", str(api_workers)]]
-            cmds += [cli + ["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"]] * workers
-        for i, cmd in enumerate(cmds):
-            log = open(home / f"proc{i}.log", "wb")
-            procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
-        wait_healthy(url, procs[0], home / "proc0.log")
+            subprocess.run(servicekit.CLI + ["db", "upgrade"], env=env, cwd=servicekit.ROOT, check=True,
+                           capture_output=True)
+            cmds = [servicekit.CLI + ["api", "--port", str(port), "--workers", str(api_workers)]]
+            cmds += [servicekit.CLI + ["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"]] * workers
+        logs = [home / f"proc{i}.log" for i in range(len(cmds))]
+        procs = [servicekit.spawn(cmd, env, log) for cmd, log in zip(cmds, logs)]
+        servicekit.wait_healthy(url, procs, logs)
         yield Service(url, db_url, home, env, procs)
         ok = True
     finally:
         for p in reversed(procs):
-            _stop(p)
+            servicekit.stop(p, sig=signal.SIGINT if profile == "embedded" else signal.SIGTERM)
         if profile != "embedded":
             import redis
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,9 +25,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._service import wait_healthy  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.factories import make_spec  # noqa: E402
+from bench._service import tiny_spec  # noqa: E402
+from servicekit import free_port, spawn, stop, wait_healthy  # noqa: E402
 
 PG_ADMIN = os.environ.get("SKIPCORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("SKIPCORE_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -58,13 +56,11 @@ def main() -> int:
     try:
         subprocess.run(cli + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
         port = free_port()
-        log = open(home / "api.log", "wb")
-        api = subprocess.Popen(cli + ["api", "--port", str(port), "--workers", str(args.api_workers)], env=env,
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        api = spawn(cli + ["api", "--port", str(port), "--workers", str(args.api_workers)], env, home / "api.log")
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, api, home / "api.log", timeout=60)
+        wait_healthy(url, [api], [home / "api.log"], timeout=60)
 
-        spec = make_spec(name="load")
+        spec = tiny_spec(name="load")
         latencies: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
@@ -126,12 +122,8 @@ def main() -> int:
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
     finally:
-        if api is not None and api.poll() is None:
-            os.killpg(api.pid, signal.SIGTERM)
-            try:
-                api.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(api.pid, signal.SIGKILL)
+        if api is not None:
+            stop(api)
         import redis
 
         r = redis.Redis.from_url(f"{REDIS}/{args.redis_db}")

@@ -2,6 +2,10 @@
 
 A metric point is keyed by (run_id, key, step) and written as an upsert, so a retried or resumed
 run never duplicates a point. `latest_metrics` keeps the last value per key for summaries.
+
+Non-finite metric values are stored portably (as MLflow does): `value` holds a finite stand-in
+(0.0 for NaN, ±max float for ±inf) and `nonfinite` says which (`NONFINITE`), so every database
+and every ORM read sees a float, never SQLite's text 'NaN'.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -30,8 +35,47 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """The one timestamp type: values go in and come out as timezone-aware UTC datetimes.
+
+    Postgres stores `timestamptz`; SQLite has no time zones and stores the UTC wall-clock time,
+    which is read back as UTC (not as the host's local time). A naive value written is taken as
+    UTC. The schema is `DateTime(timezone=True)`, as before: only the Python side changes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+
+
+MAX_FLOAT = 1.7976931348623157e308
+NONFINITE = {1: float("nan"), 2: float("inf"), 3: float("-inf")}  # `nonfinite` code -> the value
+
+
+def encode_value(value: float) -> tuple[float, Optional[int]]:
+    """(stored value, nonfinite code or None) of a metric value: 0.0 for NaN, ±max float for ±inf."""
+    if value != value:
+        return 0.0, 1
+    if abs(value) > MAX_FLOAT:
+        return (MAX_FLOAT, 2) if value > 0 else (-MAX_FLOAT, 3)
+    return value, None
+
+
+def decode_value(value: float, nonfinite: Optional[int]) -> float:
+    return value if nonfinite is None else NONFINITE[nonfinite]
 
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
@@ -48,9 +92,9 @@ class Experiment(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
 
     runs: Mapped[list["Run"]] = relationship(
@@ -74,9 +118,9 @@ class Run(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     layer_names: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -88,11 +132,11 @@ class Run(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     resumes: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
-    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     checkpoint_epoch: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     checkpoint_uri: Mapped[Optional[str]] = mapped_column(String(1000), nullable=True)
-    enqueued_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    enqueued_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
 
@@ -110,8 +154,10 @@ class MetricPoint(Base):
     run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)  # always a finite float: see `nonfinite`
     time: Mapped[float] = mapped_column(Float)  # unix seconds, UTC
+    # NULL for a finite value; else NONFINITE's code (NaN, +inf, -inf) and `value` a finite stand-in
+    nonfinite: Mapped[Optional[int]] = mapped_column(SmallInteger, nullable=True)
 
 
 class MetricRollup(Base):
@@ -140,6 +186,7 @@ class LatestMetric(Base):
     step: Mapped[int] = mapped_column(BigInteger)
     value: Mapped[float] = mapped_column(Float)
     time: Mapped[float] = mapped_column(Float)
+    nonfinite: Mapped[Optional[int]] = mapped_column(SmallInteger, nullable=True)  # as MetricPoint's
 
 
 class LayerStat(Base):
@@ -159,7 +206,7 @@ class ProbeResult(Base):
     status: Mapped[str] = mapped_column(String(16))  # succeeded | failed
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Artifact(Base):
@@ -176,7 +223,7 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uri: Mapped[str] = mapped_column(String(1000))
     content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("run_id", "name", name="uq_artifacts_run_name"),
@@ -192,7 +239,7 @@ class RunEvent(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))  # status | progress | metrics
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),)
 
@@ -205,5 +252,5 @@ class ApiKey(Base):
     scope: Mapped[str] = mapped_column(String(16))  # read | write | admin
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, nullable=True)

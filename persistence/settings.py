@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1, le=100)
     sweep_interval_seconds: float = Field(5.0, gt=0)
+    # a run still queued this long after its message was sent is sent again (its message may be
+    # lost), at most once per this period; default max(60 s, 10 leases)
+    requeue_after_seconds: Optional[float] = Field(None, gt=0)
+    # progress and metrics events of runs finished this long ago are deleted (status events stay)
+    event_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
     metric_flush_seconds: float = Field(1.0, gt=0)
     visibility_timeout: int = Field(7 * 24 * 3600, ge=60)
     broker_polling_interval: float = Field(0.1, gt=0)
@@ -99,8 +104,10 @@ class Settings(BaseSettings):
         return self.home / "broker"
 
     @property
-    def is_sqlite(self) -> bool:
-        return str(self.database_url).startswith("sqlite")
+    def requeue_after(self) -> float:
+        if self.requeue_after_seconds is not None:
+            return self.requeue_after_seconds
+        return max(60.0, 10 * self.lease_seconds)
 
     def signing_key(self) -> bytes:
         """The key that signs artifact URLs: SKIPCORE_SECRET_KEY, else one kept in <home>/secret."""

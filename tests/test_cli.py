@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from tests import live, service
+from tests import service
 from tests.factories import make_spec
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    with live.serve(tmp_path_factory.mktemp("cli_live")) as u:
+    with service.embedded(tmp_path_factory.mktemp("cli_live")) as u:
         yield u
 
 
@@ -93,23 +94,24 @@ def test_cancel_a_queued_experiment_and_watch_a_cancelled_one(url, tmp_path):
 
 
 def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
+    try:
+        return [c.pid for c in psutil.Process(pid).children()]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _alive(pid: int) -> bool:
     try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
 
 
 def _serve_with_worker(home: Path) -> tuple[subprocess.Popen, list[int]]:
@@ -120,7 +122,7 @@ def _serve_with_worker(home: Path) -> tuple[subprocess.Popen, list[int]]:
     service.wait_healthy(f"http://127.0.0.1:{port}", [proc], [log])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        workers = [p for p in _children(proc.pid) if b"celery" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        workers = [p for p in _children(proc.pid) if "celery" in " ".join(_cmdline(p))]
         pool = [c for w in workers for c in _children(w)]
         if workers and pool:
             return proc, workers + pool

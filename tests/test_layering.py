@@ -56,3 +56,8 @@ def test_arrows_point_one_way():
     assert not _imports("api") & {"worker", "torch", "torchvision", "cli"}
     assert not _imports("worker") & {"api", "fastapi", "cli"}
     assert not _imports("client") & {"api", "worker", "persistence", "skipcore", "torch"}
+
+
+def test_bench_and_the_service_helper_stand_apart_from_the_tests_and_the_service():
+    assert "tests" not in _imports("bench")
+    assert not _imports("servicekit") & {"api", "worker", "persistence", "skipcore", "cli", "client", "tests"}

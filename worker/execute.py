@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from persistence.models import ProbeResult, utcnow
+from persistence.repo import probes as probe_repo
 from persistence.repo import runs as run_repo
 from worker import figures
 from worker.context import WorkerContext
@@ -166,14 +166,7 @@ def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store_probe(ctx: WorkerContext, run_id: str, name: str, status: str, out: dict, error: Optional[str]) -> None:
-    def write(s) -> None:
-        row = s.get(ProbeResult, (run_id, name))
-        if row is None:
-            s.add(ProbeResult(run_id=run_id, name=name, status=status, result=out, error=error))
-        else:
-            row.status, row.result, row.error, row.updated_at = status, out, error, utcnow()
-
-    in_session(ctx.sessions, write)
+    in_session(ctx.sessions, lambda s: probe_repo.record(s, run_id, name, status, out, error))
 
 
 def describe(exc: BaseException) -> str:

@@ -112,11 +112,7 @@ class DbReporter:
                 metrics_repo.upsert_layer_stats(s, self.run_id, layers)
             cancel = run_repo.progress(s, self.run_id, epoch=epoch, epochs=self.epochs, eta_seconds=eta,
                                        worker=self.ctx.worker_id)
-            if points:
-                latest: dict[str, list] = {}
-                for k, step, v, _ in points:
-                    latest.setdefault(k, []).append([step, v if v == v and abs(v) != float("inf") else None])
-                events.append(s, self.run_id, "metrics", {"points": latest})
+            events.append_metrics(s, self.run_id, points)  # which steps: the stream reads the points
             return cancel
 
         cancel = in_session(self.ctx.sessions, write)

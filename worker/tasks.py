@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import timezone
 
+import psutil
 from celery.signals import worker_process_init
 
 from persistence.models import utcnow
@@ -27,12 +27,11 @@ def _local_owner_dead(owner: str | None) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+        return psutil.Process(int(pid)).status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return True
-    except OSError:
+    except psutil.Error:
         return False
-    return state in ("Z", "X")
 
 
 @worker_process_init.connect
@@ -49,7 +48,7 @@ def run_task(run_id: str) -> str:
         # a pool child of this host died (SIGKILL, OOM) and reject_on_worker_lost sent its run back:
         # take the dead child's lease now instead of waiting for it to expire
         beat = claim.run.heartbeat_at
-        age = (utcnow() - (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc))).total_seconds() if beat else 0.0
+        age = (utcnow() - beat).total_seconds() if beat else 0.0
         claim = _claim(ctx, run_id, max(0.0, age - 0.001))
     if claim.reason != "claimed":
         log.info("run %s not executed here: %s", run_id, claim.reason)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api import lazy_figures
-from api.deps import SessionDep, StateDep, get_principal
+from api.deps import RunDep, SessionDep, StateDep, get_principal, visible_run
 from api.errors import not_found
 from api.schemas import ArtifactList, ArtifactOut
 from api.signing import signed_url, verify
 from persistence.repo import artifacts as repo
-from persistence.repo import runs as run_repo
 
 router = APIRouter(prefix="/v1/runs", tags=["artifacts"])
 
@@ -24,11 +23,8 @@ def _path(run_id: str, name: str) -> str:
 
 @router.get("/{run_id}/artifacts", response_model=ArtifactList,
             summary="A run's artifacts; each url downloads the bytes (signed, short-lived)")
-def list_artifacts(request: Request, state: StateDep, session: SessionDep, run_id: str,
-                   principal=Depends(get_principal)):
-    run = run_repo.get(session, run_id)
-    if run is None or (not principal.sees_all and run.experiment.owner != principal.owner):
-        raise not_found("run", run_id)
+def list_artifacts(request: Request, state: StateDep, session: SessionDep, run: RunDep):
+    run_id = run.id
     key, ttl = state.settings.signing_key(), state.settings.url_ttl_seconds
     arts = repo.list_for_run(session, run_id)
     if lazy_figures.pending(a.name for a in arts) and lazy_figures.render(session, state.store, run_id):
@@ -56,14 +52,9 @@ def download_artifact(
     if sig is not None or expires is not None:
         if sig is None or expires is None or not verify(state.settings.signing_key(), _path(run_id, name), expires, sig):
             raise HTTPException(403, "the download link is invalid or has expired; list the artifacts again")
-        run = run_repo.get(session, run_id)
+        visible_run(session, None, run_id)
     else:
-        principal = get_principal(state, request.headers.get("authorization"))
-        run = run_repo.get(session, run_id)
-        if run is not None and not principal.sees_all and run.experiment.owner != principal.owner:
-            run = None
-    if run is None:
-        raise not_found("run", run_id)
+        visible_run(session, get_principal(state, request.headers.get("authorization")), run_id)
     art = repo.get(session, run_id, name)  # the name is looked up, never joined into a path
     if art is None and lazy_figures.is_lazy(name) and lazy_figures.render(session, state.store, run_id):
         art = repo.get(session, run_id, name)  # drawn on this first request

@@ -10,18 +10,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select, tuple_
 
 from api.deps import ExperimentDep, ReadKey, RunDep, SessionDep
 from api.errors import FieldProblem, unprocessable
 from api.routes.runs import known_layer_stat
-from api.schemas import FieldErrors
+from api.schemas import Aggregate, AggregatePoint, Compare, CompareItem, FieldErrors, LayerAgg, LayerMatrixOut, Stat
 from api.stats import BOOKKEEPING, finite_number, summarize, summarize_columns
-from persistence.models import LayerStat, Run
+from persistence.models import Run
 from persistence.repo import experiments as exp_repo
 from persistence.repo import metrics as metrics_repo
 
@@ -33,61 +31,6 @@ MAX_NAMES = 100  # ?metric= names
 MAX_LAYER_NAMES = 10  # ?layers= names
 MATRIX_STEPS_DEFAULT, MATRIX_STEPS_MAX = 500, 10_000
 _CHUNK = 500  # ids per IN (...) list
-
-
-class Stat(BaseModel):
-    mean: Optional[float]
-    std: Optional[float] = Field(description="sample standard deviation (ddof=1); null for n < 2")
-    ci95: Optional[list[float]] = Field(description="Student-t 95% CI of the mean, [lo, hi]; null for n < 2")
-    n: int = Field(description="succeeded runs with a finite value")
-
-
-class LayerAgg(BaseModel):
-    mean: list[Optional[float]]
-    std: list[Optional[float]]
-    ci95: list[Optional[list[float]]]
-    n: list[int]
-
-
-class AggregatePoint(BaseModel):
-    params: dict[str, Any]
-    n: int = Field(description="succeeded runs of this point")
-    runs: dict[str, int] = Field(description="runs of this point by status")
-    run_ids: list[str]
-    seeds: list[int]
-    metrics: dict[str, Stat]
-    layers: Optional[dict[str, LayerAgg]] = None
-
-
-class Aggregate(BaseModel):
-    experiment_id: str
-    status: str
-    points: list[AggregatePoint]
-    metrics: list[str] = Field(description="every metric name in `points`, sorted")
-
-
-class CompareItem(BaseModel):
-    id: str
-    name: str
-    status: str
-    spec: dict[str, Any] = Field(description="the model, data and train sections of the spec")
-    sweep: dict[str, Any] = Field(default_factory=dict)
-    runs: int = Field(description="runs in the experiment")
-    succeeded: int
-    summary: dict[str, Stat]
-
-
-class Compare(BaseModel):
-    experiments: list[CompareItem]
-    metrics: list[str]
-
-
-class LayerMatrixOut(BaseModel):
-    run_id: str
-    name: str
-    layers: list[str]
-    steps: list[int]
-    values: list[list[Optional[float]]] = Field(description="one row per step, one value per layer")
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -123,25 +66,6 @@ def _stats(finals: list[dict[str, float]], names: Optional[list[str]]) -> dict[s
     return {k: Stat(**summarize(f.get(k) for f in finals)) for k in keys}
 
 
-def _last_layers(session, run_ids: list[str], names: list[str]) -> dict[tuple[str, str], list]:
-    """(run_id, name) → the values of that run's last record (greatest step) of that statistic."""
-    out: dict[tuple[str, str], list] = {}
-    for i in range(0, len(run_ids), _CHUNK):
-        chunk = run_ids[i : i + _CHUNK]
-        last = (
-            select(LayerStat.run_id, LayerStat.name, func.max(LayerStat.step).label("step"))
-            .where(LayerStat.run_id.in_(chunk), LayerStat.name.in_(names))
-            .group_by(LayerStat.run_id, LayerStat.name)
-            .subquery()
-        )
-        stmt = select(LayerStat.run_id, LayerStat.name, LayerStat.values).where(
-            tuple_(LayerStat.run_id, LayerStat.name, LayerStat.step).in_(select(last.c.run_id, last.c.name, last.c.step))
-        )
-        for run_id, name, values in session.execute(stmt):
-            out[(run_id, name)] = list(values or [])
-    return out
-
-
 def _too_many_runs(n: int, what: str):
     return unprocessable([{"field": "experiments" if what == "compare" else "experiment_id", "type": "too_many",
                            "message": f"{n} runs to read; {what} reads at most {MAX_RUNS} runs per request"}],
@@ -170,7 +94,7 @@ def aggregate(
         groups.setdefault(json.dumps(r.params or {}, sort_keys=True), []).append(r)
     ok = [r for r in runs if r.status == "succeeded"]
     finals = _finals(session, ok)
-    last = _last_layers(session, [r.id for r in ok], layer_names) if layer_names and ok else {}
+    last = metrics_repo.last_layer_stats(session, [r.id for r in ok], layer_names) if layer_names and ok else {}
     points = []
     for members in groups.values():
         done = [r for r in members if r.status == "succeeded"]

@@ -1,7 +1,8 @@
 """Server-Sent Events: a run's status, progress and new metric points as they are written.
 
 Events come from the `run_events` log, so each has a stable id; a client that reconnects with
-`Last-Event-ID` gets exactly what it missed. The stream ends after the run's final status event.
+`Last-Event-ID` gets exactly what it missed (a metrics event's points are read from the metric
+points it names: `persistence.repo.events`). The stream ends after the run's final status event.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ KEEPALIVE_SECONDS = 15.0
 
 def _fetch(state, run_id: str, after: Optional[int]):
     with session_scope(state.sessions) as s:
-        return [(e.id, e.kind, e.data) for e in events.since(s, run_id, after)]
+        return events.since(s, run_id, after)
 
 
 @router.get("/{run_id}/events", summary="Live events of a run (text/event-stream); honours Last-Event-ID",

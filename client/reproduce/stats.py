@@ -1,21 +1,23 @@
 """Means with Student-t 95% confidence intervals, paired differences by seed, and the three-way
-conditions every verdict is built from (pass / fail / unclear). Pure Python: no numpy needed."""
+conditions every verdict is built from (pass / fail / unclear). Quantiles from scipy."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Optional
 
-# two-sided 95% Student-t critical values (the 0.975 quantile), df = 1..30
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
 PASS, FAIL, UNCLEAR = "pass", "fail", "unclear"
 
 
+@lru_cache(maxsize=1024)
 def t975(df: int) -> float:
-    return _T975[df - 1] if df <= 30 else 1.96
+    """Two-sided 95% Student-t critical value (the 0.975 quantile) for df >= 1: scipy's, the same
+    number the API's /aggregate uses."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 @dataclass

@@ -35,6 +35,9 @@ END $$ LANGUAGE plpgsql
 """
 _PG_TRIGGER = ("CREATE TRIGGER trg_runs_delete_metrics AFTER DELETE ON runs "
                "FOR EACH ROW EXECUTE FUNCTION skipcore_delete_run_metrics()")
+# a finite point at this revision (non-finite values were stored natively until 0003)
+_FINITE = {"postgresql": "value NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)",
+           "sqlite": "typeof(value) IN ('real', 'integer') AND abs(value) <= 1.7976931348623157e308"}
 _SQLITE_TRIGGER = """
 CREATE TRIGGER trg_runs_delete_metrics AFTER DELETE ON runs FOR EACH ROW BEGIN
     DELETE FROM metric_points WHERE run_id = OLD.id;
@@ -70,7 +73,7 @@ def upgrade() -> None:
     from persistence.repo.rollup import LEVELS, level_sql
 
     for level in LEVELS:
-        op.execute(level_sql(bind.dialect.name, level, scoped=False)[1])
+        op.execute(level_sql(bind.dialect.name, level, scoped=False, finite=_FINITE[bind.dialect.name])[1])
 
 
 def downgrade() -> None:

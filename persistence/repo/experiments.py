@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Optional, Sequence
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
@@ -181,11 +181,6 @@ def _cancel(session: Session, run: Run, now: datetime) -> bool:
     return True
 
 
-def _aware(dt: datetime) -> datetime:
-    """SQLite hands back naive datetimes (UTC); values set in this session are aware."""
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
-
-
 def experiment_status(runs: Sequence[Any]) -> str:
     """The experiment's status from its runs (each with `status` and `cancel_requested`).
 
@@ -218,9 +213,9 @@ def roll_up(session: Session, exp: Experiment, runs: Optional[Sequence[Any]] = N
         failed = [r for r in runs if r.status == "failed"]
         if failed:
             exp.error = f"{len(failed)} of {len(runs)} runs failed; first: {failed[0].error}"
-        exp.finished_at = exp.finished_at or max((_aware(r.finished_at) for r in runs if r.finished_at),
+        exp.finished_at = exp.finished_at or max((r.finished_at for r in runs if r.finished_at),
                                                  default=utcnow())
-    starts = [_aware(r.started_at) for r in runs if r.started_at]
+    starts = [r.started_at for r in runs if r.started_at]
     if starts and exp.started_at is None:
         exp.started_at = min(starts)
 
@@ -270,8 +265,4 @@ def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> O
                             .offset(per_minute).limit(1))
     if oldest is None:
         return 1.0
-    return max(0.001, (_aware(oldest) - now).total_seconds() + 60)
-
-
-def mark_enqueued(session: Session, run_ids: Sequence[str]) -> None:
-    session.execute(update(Run).where(Run.id.in_(list(run_ids))).values(enqueued_at=utcnow()))
+    return max(0.001, (oldest - now).total_seconds() + 60)

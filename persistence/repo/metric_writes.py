@@ -2,15 +2,18 @@
 
 Fresh steps (beyond each key's latest) go in by binary COPY on Postgres and are folded into the
 rollups; re-written steps are upserted and their rollup buckets rebuilt. See `upsert_points`.
+
+Values are written as `persistence.models.encode_value` stores them: a finite float in `value`
+and, for NaN and ±inf, a `nonfinite` code beside it (NULL for a finite value).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
+from persistence.models import MAX_FLOAT, encode_value
 from persistence.repo import rollup
 
 SQLITE_ROWS = 500  # rows per multi-row VALUES statement on SQLite (5 variables a row, far below the limit)
@@ -27,15 +30,12 @@ def _query(session: Session, sql: str, params: tuple, dialect: str) -> list[tupl
         cur.close()
 
 
-def _prepare(points: Iterable[tuple[str, int, float, float]], nan: Any) -> tuple[list[tuple], dict[str, tuple]]:
+def _prepare(points: Iterable[tuple[str, int, float, float]]) -> tuple[list[tuple], dict[str, tuple]]:
     """Dedupe on (key, step), last write wins; return rows and the max-step row per key."""
     rows: dict[tuple[str, int], tuple] = {}
     for key, step, value, t in points:
-        value = float(value)
-        if value != value:  # NaN
-            value = nan
         step = int(step)
-        rows[(key, step)] = (key, step, value, float(t))
+        rows[(key, step)] = (key, step, float(value), float(t))
     latest: dict[str, tuple] = {}
     for row in rows.values():
         cur = latest.get(row[0])
@@ -44,12 +44,36 @@ def _prepare(points: Iterable[tuple[str, int, float, float]], nan: Any) -> tuple
     return list(rows.values()), latest
 
 
-_COLS = "run_id, key, step, value, time"
-_ON_CONFLICT = "ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, time = excluded.time"
+def _stored(run_id: str, rows: Iterable[tuple]) -> list[tuple]:
+    """`(run_id, key, step, value, time, nonfinite)` rows as the tables keep them."""
+    out = []
+    for key, step, value, t in rows:
+        stored, code = encode_value(value)
+        out.append((run_id, key, step, stored, t, code))
+    return out
+
+
+def normalise_sql(dialect: str, table: str) -> str:
+    """An UPDATE turning non-finite values stored natively (Postgres float8 NaN/±inf, SQLite's
+    'NaN' text and ±inf REAL) into the portable form: a finite stand-in and a `nonfinite` code."""
+    if dialect == "postgresql":
+        nan, pos = "value = 'NaN'::float8", "value = 'Infinity'::float8"
+        where = "value IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
+    else:
+        nan, pos = "typeof(value) = 'text'", "value > 0"
+        where = f"typeof(value) = 'text' OR abs(value) > {MAX_FLOAT!r}"
+    return (f"UPDATE {table} SET nonfinite = CASE WHEN {nan} THEN 1 WHEN {pos} THEN 2 ELSE 3 END, "
+            f"value = CASE WHEN {nan} THEN 0.0 WHEN {pos} THEN {MAX_FLOAT!r} ELSE {-MAX_FLOAT!r} END WHERE {where}")
+
+
+_COLS = "run_id, key, step, value, time, nonfinite"
+_N = 6  # columns a row
+_ON_CONFLICT = ("ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, time = excluded.time, "
+                "nonfinite = excluded.nonfinite")
 
 
 def _values_sql(n: int, mark: str) -> str:
-    row = "(" + ", ".join([mark] * 5) + ")"
+    row = "(" + ", ".join([mark] * _N) + ")"
     return f"INSERT INTO metric_points ({_COLS}) VALUES " + ", ".join([row] * n) + " " + _ON_CONFLICT
 
 
@@ -57,9 +81,9 @@ def _executemany_values(session: Session, run_id: str, rows: list[tuple], per_st
     """Multi-row VALUES upserts: full chunks in one executemany (psycopg 3 pipelines it), then the rest."""
     cur = session.connection().connection.driver_connection.cursor()
     try:
-        flat = [x for key, step, value, t in rows for x in (run_id, key, step, value, t)]
+        flat = [x for row in _stored(run_id, rows) for x in row]
         full = len(rows) // per_stmt
-        width = per_stmt * 5
+        width = per_stmt * _N
         if full:
             cur.executemany(_values_sql(per_stmt, mark), [flat[i * width : (i + 1) * width] for i in range(full)])
         if len(rows) % per_stmt:
@@ -68,22 +92,24 @@ def _executemany_values(session: Session, run_id: str, rows: list[tuple], per_st
         cur.close()
 
 
+_COPY_TYPES = ["text", "text", "int8", "float8", "float8", "int2"]
+
+
 def _copy_upsert(session: Session, run_id: str, rows: list[tuple]) -> None:
     """Postgres: binary COPY into a temp table, then one INSERT ... SELECT ... ON CONFLICT."""
     cur = session.connection().connection.driver_connection.cursor()
     try:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _skipcore_points "
-            "(key text, step int8, value float8, time float8) ON COMMIT DROP"
+            "(run_id text, key text, step int8, value float8, time float8, nonfinite int2) ON COMMIT DROP"
         )
-        with cur.copy("COPY _skipcore_points (key, step, value, time) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "int8", "float8", "float8"])
-            for row in rows:
+        with cur.copy(f"COPY _skipcore_points ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in _stored(run_id, rows):
                 copy.write_row(row)
         cur.execute(
-            f"INSERT INTO metric_points ({_COLS}) SELECT %s, key, step, value, time FROM _skipcore_points "
-            f"ORDER BY key, step {_ON_CONFLICT}",
-            (run_id,),
+            f"INSERT INTO metric_points ({_COLS}) SELECT {_COLS} FROM _skipcore_points "
+            f"ORDER BY key, step {_ON_CONFLICT}"
         )
         cur.execute("DROP TABLE _skipcore_points")
     finally:
@@ -91,20 +117,17 @@ def _copy_upsert(session: Session, run_id: str, rows: list[tuple]) -> None:
 
 
 def _upsert_latest(session: Session, run_id: str, latest: dict[str, tuple], dialect: str) -> None:
-    """Move latest_metrics forward: only where the batch's step is >= the stored one.
-
-    Raw DBAPI like the points: SQLAlchemy's Float would turn SQLite's 'NaN' text back into a
-    float NaN, which SQLite then stores as NULL.
-    """
+    """Move latest_metrics forward: only where the batch's step is >= the stored one (raw DBAPI,
+    like the points: one executemany)."""
     mark = "%s" if dialect == "postgresql" else "?"
     sql = (
-        f"INSERT INTO latest_metrics ({_COLS}) VALUES ({', '.join([mark] * 5)}) "
+        f"INSERT INTO latest_metrics ({_COLS}) VALUES ({', '.join([mark] * _N)}) "
         "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value, "
-        "time = excluded.time WHERE latest_metrics.step <= excluded.step"
+        "time = excluded.time, nonfinite = excluded.nonfinite WHERE latest_metrics.step <= excluded.step"
     )
     cur = session.connection().connection.driver_connection.cursor()
     try:
-        cur.executemany(sql, [(run_id, k, s, v, t) for k, s, v, t in latest.values()])
+        cur.executemany(sql, _stored(run_id, latest.values()))
     finally:
         cur.close()
 
@@ -138,7 +161,7 @@ def upsert_points(
     if not points:
         return 0
     dialect = session.get_bind().dialect.name
-    rows, latest = _prepare(points, "NaN" if dialect == "sqlite" else math.nan)
+    rows, latest = _prepare(points)
     conn = session.connection().connection.driver_connection
     if dialect == "postgresql":  # one round trip: the savepoint (used by _copy_fresh) and the read
         with conn.pipeline():
@@ -148,25 +171,21 @@ def upsert_points(
     else:
         stored = dict(_query(session, "SELECT key, step FROM latest_metrics WHERE run_id = {}", (run_id,), dialect))
     fresh = all(step > stored.get(key, step - 1) for key, step, _, _ in rows)
-    copied = fresh and dialect == "postgresql" and method != "values" and _copy_fresh(session, run_id, rows)
-    if copied:  # the rest in one round trip (psycopg pipeline mode: no wait between statements)
-        with conn.pipeline():
-            conn.execute("RELEASE SAVEPOINT skipcore_copy")
-            rollup.merge_batch(session, run_id, rollup.batch_rows(rows), dialect)
-            _upsert_latest(session, run_id, latest, dialect)
-        return len(rows)
-    if fresh and dialect == "postgresql" and method != "values" and not copied:
+    if fresh and dialect == "postgresql" and method != "values":
+        if _copy_fresh(session, run_id, rows):  # the rest in one round trip (psycopg pipeline mode)
+            with conn.pipeline():
+                conn.execute("RELEASE SAVEPOINT skipcore_copy")
+                rollup.merge_batch(session, run_id, rollup.batch_rows(rows), dialect)
+                _upsert_latest(session, run_id, latest, dialect)
+            return len(rows)
         fresh = False  # a concurrent writer stored some of these steps: upsert and rebuild
-    if not copied:
-        if dialect == "postgresql":
-            if method == "auto":
-                method = "copy" if len(rows) >= COPY_MIN else "values"
-            if method == "copy":
-                _copy_upsert(session, run_id, rows)
-            else:
-                _executemany_values(session, run_id, rows, PG_ROWS, "%s")
+    if dialect == "postgresql":
+        if method == "copy" or (method == "auto" and len(rows) >= COPY_MIN):
+            _copy_upsert(session, run_id, rows)
         else:
-            _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
+            _executemany_values(session, run_id, rows, PG_ROWS, "%s")
+    else:
+        _executemany_values(session, run_id, rows, SQLITE_ROWS, "?")
     if fresh:  # only new (key, step)s: fold them into the rollups
         rollup.merge_batch(session, run_id, rollup.batch_rows(rows), dialect)
     else:  # some steps re-written: an old extreme may be gone, recompute the buckets they touch
@@ -190,9 +209,9 @@ def _copy_fresh(session: Session, run_id: str, rows: list[tuple]) -> bool:
     try:  # the caller set SAVEPOINT skipcore_copy, and releases it on success
         try:
             with cur.copy(f"COPY metric_points ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "text", "int8", "float8", "float8"])
-                for key, step, value, t in rows:
-                    copy.write_row((run_id, key, step, value, t))
+                copy.set_types(_COPY_TYPES)
+                for row in _stored(run_id, rows):
+                    copy.write_row(row)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT skipcore_copy")
             return False

@@ -4,11 +4,11 @@ A point is `(run_id, key, step)` → `(value, time)`; time is unix seconds (UTC)
 upsert, so a retried or resumed run never duplicates a point, and `latest_metrics` keeps the point
 with the greatest step per key (summaries, `keys()`, `latest()`).
 
-Non-finite values are stored: Postgres float8 holds NaN and ±inf as they are. SQLite stores ±inf
-as REAL but turns a bound NaN into NULL, which the NOT NULL column rejects, so NaN is written as
-the text 'NaN' there (SQLite's dynamic typing keeps it). Every read here returns None for a
-non-finite value, so JSON output stays valid. (An ORM read of `MetricPoint.value` on SQLite sees
-the string 'NaN': read through this module.)
+Non-finite values are stored portably: a finite stand-in in `value` and a `nonfinite` code
+beside it (`persistence.models.encode_value`), the same on SQLite and Postgres, so an ORM read
+always sees a float (`decode_value` gives the NaN or ±inf back). Every read here returns None for
+a non-finite value, so JSON output stays valid (JSON has no NaN): the HTTP points say
+`"value": null` for them.
 
 Reads walk the primary key (run_id, key, step): keyset pages (`step > cursor ORDER BY step
 LIMIT n`), never OFFSET; downsampling of a whole history is an index range scan of the rollup
@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
-from sqlalchemy import bindparam, select, text, tuple_
+from sqlalchemy import bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from persistence.models import LatestMetric, LayerStat
+from persistence.models import LatestMetric, LayerStat, MetricPoint
 from persistence.repo import rollup
 from persistence.repo.metric_writes import COPY_MIN, PG_ROWS, SQLITE_ROWS, upsert_points  # noqa: F401 (re-exported)
 
 Point = tuple[int, Optional[float], float]  # (step, value or None if non-finite, unix time)
-
-_MAX_FLOAT = 1.7976931348623157e308
 
 
 class LayerMatrix(NamedTuple):
@@ -48,7 +46,7 @@ def _dialect(session: Session) -> str:
 
 
 def _finite(v: Any) -> Optional[float]:
-    if v is None or isinstance(v, str):  # SQLite keeps NaN as the text 'NaN'
+    if v is None:
         return None
     v = float(v)
     return v if math.isfinite(v) else None
@@ -77,16 +75,8 @@ def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[tuple]:
         cur.close()
 
 
-def _value_sql(dialect: str) -> str:
-    """The value column, NULL where it is not finite."""
-    return f"CASE WHEN {_finite_sql(dialect)} THEN value END"
-
-
-def _finite_sql(dialect: str, column: str = "value") -> str:
-    """A SQL predicate: `column` holds a finite number."""
-    if dialect == "postgresql":
-        return f"{column} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
-    return f"typeof({column}) IN ('real', 'integer') AND abs({column}) <= {_MAX_FLOAT!r}"
+_VALUE = "CASE WHEN nonfinite IS NULL THEN value END"  # the value column, NULL where it is not finite
+_FINITE = "nonfinite IS NULL"  # a SQL predicate: the point's value is finite
 
 
 # ----------------------------------------------------------------------------------------- writes
@@ -121,11 +111,11 @@ def latest(session: Session, run_ids: Sequence[str]) -> dict[str, dict[str, Opti
     out: dict[str, dict[str, Optional[float]]] = {r: {} for r in run_ids}
     if not run_ids:
         return out
-    stmt = select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value).where(
+    stmt = select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value, LatestMetric.nonfinite).where(
         LatestMetric.run_id.in_(bindparam("ids", expanding=True))
     )
-    for run_id, key, value in session.execute(stmt, {"ids": list(run_ids)}):
-        out[run_id][key] = _finite(value)
+    for run_id, key, value, nonfinite in session.execute(stmt, {"ids": list(run_ids)}):
+        out[run_id][key] = None if nonfinite is not None else _finite(value)
     return out
 
 
@@ -138,15 +128,6 @@ def _range_sql(step_min: Optional[int], step_max: Optional[int], params: dict) -
         sql += " AND step <= :step_max"
         params["step_max"] = int(step_max)
     return sql
-
-
-def _rows(result: Iterable[tuple]) -> list[Point]:
-    out = []
-    for step, value, t in result:
-        if value is not None and (isinstance(value, str) or not -_MAX_FLOAT <= value <= _MAX_FLOAT):
-            value = None  # NaN fails both comparisons; SQLite's NaN is the text 'NaN'
-        out.append((step, value, t))
-    return out
 
 
 def history(
@@ -172,7 +153,7 @@ def history(
         where += " AND step > :after"
         params["after"] = int(after_step)
     sql = (
-        f"SELECT step, {_value_sql(_dialect(session))}, time FROM metric_points"
+        f"SELECT step, {_VALUE}, time FROM metric_points"
         f" WHERE run_id = :run_id AND key = :key{where} ORDER BY step LIMIT :limit"
     )
     points = _fetch(session, sql, params)
@@ -238,27 +219,27 @@ def downsample(
             return picked
     ends = "FROM metric_points WHERE run_id = :run_id AND key = :key AND step IN (:lo, :hi)"
     if buckets == 0:
-        return _rows(_fetch(session, f"SELECT step, value, time {ends} ORDER BY step", params))
+        return list(_fetch(session, f"SELECT step, {_VALUE}, time {ends} ORDER BY step", params))
     params["width"] = (hi - lo + 1) / buckets
-    finite = _finite_sql(dialect)
+    finite = _FINITE
     if dialect == "postgresql":
         sql = (
             "SELECT min(ARRAY[value, step::float8, time]), max(ARRAY[value, -step::float8, time]) "
             f"{base} AND {finite} GROUP BY floor((step - :lo) / CAST(:width AS float8)) "
-            f"UNION ALL SELECT ARRAY[value, step::float8, time], ARRAY[value, -step::float8, time] {ends}"
+            f"UNION ALL SELECT ARRAY[{_VALUE}, step::float8, time], ARRAY[{_VALUE}, -step::float8, time] {ends}"
         )
         picked: dict[int, tuple] = {}
         for mn, mx in _fetch(session, sql, params):
             picked[int(mn[1])] = (int(mn[1]), mn[0], mn[2])
             picked[int(-mx[1])] = (int(-mx[1]), mx[0], mx[2])
-        return _rows(picked[s] for s in sorted(picked))
+        return list(picked[s] for s in sorted(picked))
     bucket = "CAST((step - :lo) / :width AS INTEGER)"
     sql = (
         f"SELECT step, min(value), time {base} AND {finite} GROUP BY {bucket} "
         f"UNION SELECT step, max(value), time {base} AND {finite} GROUP BY {bucket} "
-        f"UNION SELECT step, value, time {ends} ORDER BY step"
+        f"UNION SELECT step, {_VALUE}, time {ends} ORDER BY step"
     )
-    return _rows(_fetch(session, sql, params))
+    return list(_fetch(session, sql, params))
 
 
 def _from_rollup(session: Session, params: dict[str, Any], level: int, dialect: str, *,
@@ -279,7 +260,7 @@ def _from_rollup(session: Session, params: dict[str, Any], level: int, dialect: 
             edges.append((b_hi * size, hi))
             b_hi -= 1
     params = {**params, "level": level, "b_lo": b_lo, "b_hi": b_hi}
-    point = ("SELECT step, value, time, CAST(NULL AS BIGINT) AS s1, CAST(NULL AS FLOAT) AS v1, "
+    point = (f"SELECT step, {_VALUE}, time, CAST(NULL AS BIGINT) AS s1, CAST(NULL AS FLOAT) AS v1, "
              "CAST(NULL AS FLOAT) AS t1 FROM metric_points")
     sql = (
         "SELECT min_step, min_value, min_time, max_step, max_value, max_time FROM metric_rollups "
@@ -287,7 +268,7 @@ def _from_rollup(session: Session, params: dict[str, Any], level: int, dialect: 
         f"UNION ALL {point} WHERE run_id = :run_id AND key = :key AND step = :lo "  # two equalities: an IN
         f"UNION ALL {point} WHERE run_id = :run_id AND key = :key AND step = :hi"  # list is a filter, not a seek
     )
-    finite = _finite_sql(dialect)
+    finite = _FINITE
     for i, (a, b) in enumerate(edges):
         params[f"e{i}a"], params[f"e{i}b"] = a, b
         for order in ("value, step", "value DESC, step"):
@@ -302,7 +283,7 @@ def _from_rollup(session: Session, params: dict[str, Any], level: int, dialect: 
             summaries += 1
     if not summaries and b_lo <= b_hi:
         return None
-    return _rows(picked[s] for s in sorted(picked))
+    return list(picked[s] for s in sorted(picked))
 
 
 def layer_stats(
@@ -353,3 +334,35 @@ def layer_matrix(session: Session, run_id: str, name: str, max_steps: Optional[i
         steps.append(step)
         values.append(list(vals))
     return LayerMatrix(steps, values)
+
+
+def count_points(session: Session) -> int:
+    """Metric points stored. An estimate on Postgres (exact counts of huge tables are slow): the
+    statistics collector's live-row count, which follows inserts within seconds (pg_class.reltuples
+    stays -1 until the first ANALYZE, so a new table would read 0 however many points it holds)."""
+    if _dialect(session) == "postgresql":
+        n = session.execute(text(
+            "SELECT GREATEST(n_live_tup, 0) FROM pg_stat_user_tables WHERE relname = 'metric_points'")).scalar()
+    else:
+        n = session.scalar(select(func.count()).select_from(MetricPoint))
+    return int(n or 0)
+
+
+def last_layer_stats(session: Session, run_ids: Sequence[str], names: Sequence[str],
+                     chunk: int = 500) -> dict[tuple[str, str], list]:
+    """(run_id, name) → the values of that run's last record (greatest step) of that statistic."""
+    out: dict[tuple[str, str], list] = {}
+    for i in range(0, len(run_ids), chunk):
+        ids = list(run_ids[i : i + chunk])
+        last = (
+            select(LayerStat.run_id, LayerStat.name, func.max(LayerStat.step).label("step"))
+            .where(LayerStat.run_id.in_(ids), LayerStat.name.in_(list(names)))
+            .group_by(LayerStat.run_id, LayerStat.name)
+            .subquery()
+        )
+        stmt = select(LayerStat.run_id, LayerStat.name, LayerStat.values).where(
+            tuple_(LayerStat.run_id, LayerStat.name, LayerStat.step).in_(select(last.c.run_id, last.c.name, last.c.step))
+        )
+        for run_id, name, values in session.execute(stmt):
+            out[(run_id, name)] = list(values or [])
+    return out

@@ -31,7 +31,7 @@ _ROWS_PER_STMT = {"sqlite": 200}  # 10 parameters a row
 
 
 def _is_finite(v: Any) -> bool:
-    return not isinstance(v, str) and v is not None and math.isfinite(v)
+    return v is not None and math.isfinite(v)
 
 
 def batch_rows(rows: Iterable[tuple[str, int, Any, float]]) -> list[tuple]:
@@ -105,20 +105,18 @@ def merge_batch(session: Session, run_id: str, rows: list[tuple], dialect: str) 
         cur.close()
 
 
-def _finite(dialect: str) -> str:
-    if dialect == "postgresql":
-        return "value NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
-    return "typeof(value) IN ('real', 'integer') AND abs(value) <= 1.7976931348623157e308"
+FINITE = "nonfinite IS NULL"  # the points whose value is finite (persistence.models.encode_value)
 
 
-def level_sql(dialect: str, level: int, scoped: bool) -> tuple[str, str]:
+def level_sql(dialect: str, level: int, scoped: bool, finite: str = FINITE) -> tuple[str, str]:
     """(DELETE, INSERT ... SELECT) statements rebuilding one level, named params :run_id, :key,
-    :b_lo, :b_hi (the level's bucket range) when `scoped`, else over the whole table."""
+    :b_lo, :b_hi (the level's bucket range) when `scoped`, else over the whole table. `finite`:
+    the SQL predicate of a finite point (a migration of an older schema passes its own)."""
     where = "run_id = :run_id AND key = :key AND " if scoped else ""
     delete = f"DELETE FROM metric_rollups WHERE level = {level}" + (
         " AND run_id = :run_id AND key = :key AND bucket BETWEEN :b_lo AND :b_hi" if scoped else "")
     if level == MIN_LEVEL:
-        src, b, cond = "metric_points", f"step >> {level}", _finite(dialect)
+        src, b, cond = "metric_points", f"step >> {level}", finite
         rng = f" AND step BETWEEN (:b_lo * {1 << level}) AND (:b_hi * {1 << level} + {(1 << level) - 1})" if scoped else ""
         mn, mx = ("value", "step", "time"), ("value", "step", "time")
     else:

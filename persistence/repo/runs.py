@@ -178,45 +178,71 @@ def sweep(
     session: Session, *, lease_seconds: float, max_attempts: int, requeue_after: float
 ) -> tuple[list[str], list[str]]:
     """Find runs whose worker died (heartbeat older than the lease) and queued runs whose message
-    may be lost (enqueued longer ago than `requeue_after`). Returns (run ids to send again, failed
-    ids). Sending a run twice is harmless: `claim` lets only one delivery work."""
+    may be lost (sent longer ago than `requeue_after`). Returns (run ids to send again, failed
+    ids). Each change is a conditional UPDATE, so two sweeps at once (two processes) cannot both
+    act on a run: a queued run is sent again at most once per `requeue_after`. Sending a run twice
+    would still be harmless: `claim` lets only one delivery work."""
     now = utcnow()
     stale = now - timedelta(seconds=lease_seconds)
     resend, failed = [], []
-    dead = session.scalars(
-        select(Run).where(Run.status.in_(("running", "cancelling")), Run.heartbeat_at < stale)
+    dead = session.execute(
+        select(Run.id, Run.experiment_id, Run.cancel_requested, Run.attempts)
+        .where(Run.status.in_(("running", "cancelling")), Run.heartbeat_at < stale)
     ).all()
+    still_dead = (Run.status.in_(("running", "cancelling")), Run.heartbeat_at < stale)
     for run in dead:
         if run.cancel_requested:
-            _finish(session, run, "cancelled", None)
+            _end_dead(session, run.id, still_dead, "cancelled", None)
         elif run.attempts >= max_attempts:
-            _finish(session, run, "failed", f"worker lost {run.attempts} times (no heartbeat for {lease_seconds:.0f}s); gave up")
-            failed.append(run.id)
-        else:
-            run.status, run.lease_owner, run.enqueued_at = "queued", None, now
+            why = f"worker lost {run.attempts} times (no heartbeat for {lease_seconds:.0f}s); gave up"
+            if _end_dead(session, run.id, still_dead, "failed", why):
+                failed.append(run.id)
+        elif _changed(session, update(Run).where(Run.id == run.id, *still_dead)
+                      .values(status="queued", lease_owner=None, enqueued_at=now)):
             events.append(session, run.id, "status", {"status": "queued", "reason": "worker lost; requeued"})
             resend.append(run.id)
     old = now - timedelta(seconds=requeue_after)
-    for run in session.scalars(select(Run).where(Run.status == "queued", Run.enqueued_at < old)).all():
-        run.enqueued_at = now
-        resend.append(run.id)
+    resend += session.scalars(
+        update(Run).where(Run.status == "queued", Run.enqueued_at < old).values(enqueued_at=now)
+        .returning(Run.id).execution_options(synchronize_session=False)
+    ).all()
     session.flush()
     for exp_id in {r.experiment_id for r in dead}:
         roll_up_id(session, exp_id)
     return resend, failed
 
 
-def by_status_counts(session: Session) -> dict[str, int]:
-    from sqlalchemy import func
+def _changed(session: Session, stmt) -> bool:
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount == 1
 
+
+def _end_dead(session: Session, run_id: str, still_dead: tuple, status: str, error: Optional[str]) -> bool:
+    """Finish a run whose worker died, if it is still so (no other sweep or worker got there)."""
+    if not _changed(session, update(Run).where(Run.id == run_id, *still_dead)
+                    .values(status=status, error=error, finished_at=utcnow(), lease_owner=None)):
+        return False
+    events.append(session, run_id, "status", {"status": status, "error": error})
+    return True
+
+
+def by_status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Run.status, func.count()).group_by(Run.status)).all()
     return {s: n for s, n in rows}
 
 
 def oldest_queued(session: Session) -> Optional[datetime]:
-    from sqlalchemy import func
-
+    """When the longest-waiting queued run was created (None when none waits)."""
     return session.scalar(select(func.min(Run.created_at)).where(Run.status == "queued"))
+
+
+def recent_durations(session: Session, limit: int = 1000) -> list[tuple[str, float]]:
+    """(status, seconds from start to finish) of the last `limit` finished runs."""
+    rows = session.execute(
+        select(Run.status, Run.started_at, Run.finished_at)
+        .where(Run.finished_at.is_not(None), Run.started_at.is_not(None))
+        .order_by(Run.finished_at.desc()).limit(limit)
+    ).all()
+    return [(status, (end - start).total_seconds()) for status, start, end in rows]
 
 
 def seedless_key(spec: dict[str, Any]) -> str:

@@ -65,3 +65,27 @@ def test_downsampled_history_through_the_api(client):
     assert json.dumps(body, allow_nan=False)
     assert client.get(f"/v1/runs/{run_id}/metrics/nope", params={"max_points": 100}).status_code == 404
     assert client.get(f"/v1/runs/{run_id}/metrics/loss", params={"max_points": 1}).status_code == 422
+
+
+@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)
+def test_nan_and_infinities_are_json_null_in_histories_and_summaries(client):
+    """JSON has no NaN: a non-finite point keeps its step and time, its value is null (whole
+    history, downsampled history and the run's latest values)."""
+    r = client.post("/v1/experiments", json=make_spec(name="nonfinite"))
+    run_id = r.json()["runs"][0]["id"]
+    vals = [1.0, float("nan"), float("inf"), float("-inf")] + [float(i) for i in range(40)]
+    with session_scope(client.app.state.skipcore.sessions) as s:
+        metrics_repo.upsert_points(s, run_id, [("loss", st, v, T0 + st) for st, v in enumerate(vals)])
+        metrics_repo.upsert_points(s, run_id, [("grad", 0, float("inf"), T0)])
+    for params in ({}, {"max_points": 10}):
+        r = client.get(f"/v1/runs/{run_id}/metrics/loss", params=params)
+        assert r.status_code == 200, r.text
+        points = json.loads(r.text)  # strict JSON: no NaN / Infinity tokens
+        assert "NaN" not in r.text and "Infinity" not in r.text
+        by_step = {p["step"]: p["value"] for p in points["points"]}
+        assert by_step[0] == 1.0 and by_step[max(by_step)] == 39.0
+        assert all(by_step[st] is None for st in (1, 2, 3) if st in by_step)
+    full = {p["step"]: p["value"] for p in client.get(f"/v1/runs/{run_id}/metrics/loss").json()["points"]}
+    assert [full[st] for st in (1, 2, 3)] == [None, None, None]
+    with session_scope(client.app.state.skipcore.sessions) as s:
+        assert metrics_repo.latest(s, [run_id])[run_id] == {"loss": 39.0, "grad": None}

@@ -20,7 +20,7 @@ from persistence.db import session_scope
 from persistence.repo import keys as key_repo
 from persistence.repo import metrics as metrics_repo
 from persistence.repo import runs as run_repo
-from tests import live, service
+from tests import service
 from tests.factories import make_spec
 
 T_DF2 = 4.302652729911275  # Student t, 0.975 quantile, 2 degrees of freedom (R: qt(0.975, 2))
@@ -219,7 +219,7 @@ TINY = {"data": {"name": "sine", "n_train": 64, "n_val": 32},
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("results_live")
-    with live.serve(home, metric_flush_seconds="0.1") as url:
+    with service.embedded(home, metric_flush_seconds="0.1") as url:
         yield url
 
 
@@ -301,3 +301,34 @@ def test_client_events_resume_from_last_event_id(live_url, http):
         later = list(c.events(run_id, last_event_id=evs[2].id))
         assert [e.id for e in later] == [e.id for e in evs[3:]]
         assert [e.data for e in later] == [e.data for e in evs[3:]]
+
+
+def test_api_and_reproduce_t_quantiles_agree_with_scipy_for_df_1_to_200():
+    from scipy.stats import t as student_t
+
+    from client.reproduce import stats as reproduce_stats
+
+    for df in range(1, 201):
+        exact = student_t.ppf(0.975, df)
+        assert t975(df) == pytest.approx(exact, rel=1e-12), df
+        assert reproduce_stats.t975(df) == pytest.approx(exact, rel=1e-12), df
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_aggregate_ci95_of_41_seeds_uses_the_exact_t_quantile(client):
+    """df = 40: the exact quantile is 2.0211, not the normal 1.96 (a 3% narrower interval)."""
+    from scipy.stats import t as student_t
+
+    from client.reproduce import stats as reproduce_stats
+
+    exp = _submit(client, seeds=list(range(41)))
+    values = [float(i % 7) for i in range(41)]
+    for run, v in zip(exp["runs"], values):
+        _finish(client, run["id"], "succeeded", summary={"val_loss": v})
+    (point,) = client.get(f"/v1/experiments/{exp['id']}/aggregate").json()["points"]
+    x = np.asarray(values)
+    half = student_t.ppf(0.975, 40) * x.std(ddof=1) / math.sqrt(41)
+    assert point["metrics"]["val_loss"]["ci95"] == [pytest.approx(x.mean() - half, rel=1e-12),
+                                                    pytest.approx(x.mean() + half, rel=1e-12)]
+    mine = reproduce_stats.stat(values)  # the report's own statistics agree with the API's
+    assert [mine.lo, mine.hi] == [pytest.approx(v, rel=1e-12) for v in point["metrics"]["val_loss"]["ci95"]]

@@ -71,7 +71,8 @@ def test_concurrent_copy_conflict_falls_back_to_upsert(db, run_id):
     """Steps already stored but not yet in latest_metrics (another writer's transaction): the
     fast COPY meets a unique violation, rolls back to its savepoint, and upserts instead."""
     with session_scope(db) as s:
-        s.execute(text("INSERT INTO metric_points VALUES (:r, 'loss', 5, 1.0, :t)"), {"r": run_id, "t": T0})
+        s.execute(text("INSERT INTO metric_points (run_id, key, step, value, time) VALUES (:r, 'loss', 5, 1.0, :t)"),
+                  {"r": run_id, "t": T0})
     write(db, run_id, [("loss", st, float(st), T0) for st in range(300)])
     pts = all_points(db, run_id, "loss")
     assert [p[0] for p in pts] == list(range(300)) and pts[5] == (5, 5.0, T0)

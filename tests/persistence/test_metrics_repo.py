@@ -8,9 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from sqlalchemy import select, text
 
 from persistence.db import session_scope
 from persistence.repo import metrics, rollup
+from persistence.repo.metric_writes import normalise_sql
 
 from .conftest import new_run
 
@@ -55,11 +57,13 @@ def bulk_load(db, run_id, key, values: np.ndarray, rollups: bool = True) -> None
             with cur.copy("COPY metric_points (run_id, key, step, value, time) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(payload)
         else:
-            stored = ["NaN" if v != v else v for v in values.tolist()]  # as upsert_points stores NaN
+            stored = ["NaN" if v != v else v for v in values.tolist()]  # sqlite3 would bind NaN as NULL
             conn.executemany(
-                "INSERT INTO metric_points VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO metric_points (run_id, key, step, value, time) VALUES (?, ?, ?, ?, ?)",
                 zip([run_id] * n, [key] * n, steps.tolist(), stored, times.tolist()),
             )
+        # non-finite values loaded natively, then made portable as the migration does
+        s.execute(text(normalise_sql(db.dialect, "metric_points")))
         if rollups:
             rollup.rebuild(s, run_id, key)
 
@@ -234,3 +238,28 @@ def test_layer_stats_upsert_filter_and_matrix(db, run_id):
             assert small.steps[0] == 0 and small.steps[-1] == 90 and small.steps == sorted(small.steps)
             assert all(len(v) == 3 for v in small.values)
         assert metrics.layer_matrix(s, run_id, "nope", max_steps=5) == ([], [])
+
+
+@pytest.mark.parametrize("method", ["copy", "values"])
+def test_nan_and_infinities_round_trip_as_floats_through_the_orm(db, run_id, method):
+    """Stored portably (a finite value and a nonfinite code): an ORM read is a float on SQLite
+    and Postgres alike, never the text 'NaN', and decodes back to NaN, +inf, -inf."""
+    from persistence.models import LatestMetric, MetricPoint, decode_value
+
+    nan, inf = float("nan"), float("inf")
+    write(db, run_id, [("loss", 0, 1.5, T0), ("loss", 1, nan, T0), ("loss", 2, inf, T0), ("loss", 3, -inf, T0),
+                       ("last", 7, -inf, T0)], method=method)
+    with session_scope(db) as s:
+        rows = s.execute(select(MetricPoint.value, MetricPoint.nonfinite).where(MetricPoint.run_id == run_id,
+                                                                                MetricPoint.key == "loss")
+                         .order_by(MetricPoint.step)).all()
+        assert all(type(v) is float and math.isfinite(v) for v, _ in rows), rows
+        back = [decode_value(v, code) for v, code in rows]
+        assert back[0] == 1.5 and math.isnan(back[1]) and back[2:] == [inf, -inf], back
+        latest = s.get(LatestMetric, (run_id, "last"))
+        assert type(latest.value) is float and decode_value(latest.value, latest.nonfinite) == -inf
+    # re-written to a finite number, the code goes
+    write(db, run_id, [("loss", 1, 2.0, T0)], method=method)
+    with session_scope(db) as s:
+        assert s.get(MetricPoint, (run_id, "loss", 1)).nonfinite is None
+    assert all_points(db, run_id, "loss")[:2] == [(0, 1.5, T0), (1, 2.0, T0)]

@@ -70,3 +70,39 @@ def test_upgrade_is_cwd_independent_and_alembic_cli_works(tmp_path):
 def test_migrations_have_a_single_head():
     head = schema.head_revision()  # raises SchemaError on several heads
     assert (schema.migrations_dir() / "versions").is_dir() and head
+
+
+def test_upgrade_to_0003_makes_stored_nan_and_infinities_portable(fresh_url):
+    """Points written natively before 0003 (Postgres float8 NaN/±inf, SQLite 'NaN' text and ±inf
+    REAL) become a finite value plus a nonfinite code; the downgrade writes them back."""
+    from sqlalchemy import text
+
+    schema.upgrade(fresh_url, "0002")
+    engine = create_engine(fresh_url)
+    pg = engine.dialect.name == "postgresql"
+    nan, inf = ("'NaN'::float8", "'Infinity'::float8") if pg else ("'NaN'", "9e999")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO experiments (id, name, owner, status, spec, spec_hash, created_at) "
+                              "VALUES ('e', 'e', 'o', 'queued', '{}', 'h', CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO runs (id, experiment_id, index, seed, params, spec, status, created_at, "
+                              "summary, layer_names, epoch, epochs, attempts, resumes, cancel_requested) VALUES "
+                              "('r', 'e', 0, 0, '{}', '{}', 'queued', CURRENT_TIMESTAMP, '{}', '[]', 0, 0, 0, 0, false)"
+                              .replace("index,", '"index",')))
+            for step, value in enumerate(("1.5", nan, inf, f"-{inf}")):
+                conn.execute(text(f"INSERT INTO metric_points VALUES ('r', 'loss', {step}, {value}, 0)"))
+            conn.execute(text(f"INSERT INTO latest_metrics VALUES ('r', 'loss', 3, -{inf}, 0)"))
+        schema.upgrade(fresh_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT value, nonfinite FROM metric_points ORDER BY step")).all()
+            latest = conn.execute(text("SELECT value, nonfinite FROM latest_metrics")).one()
+        assert [tuple(r) for r in rows] == [(1.5, None), (0.0, 1), (1.7976931348623157e308, 2),
+                                           (-1.7976931348623157e308, 3)]
+        assert tuple(latest) == (-1.7976931348623157e308, 3)
+        schema.downgrade(fresh_url, "0002")
+        with engine.connect() as conn:
+            values = [v for (v,) in conn.execute(text("SELECT value FROM metric_points ORDER BY step"))]
+        assert values[0] == 1.5 and values[2:] == [float("inf"), float("-inf")]
+        assert values[1] == "NaN" if not pg else values[1] != values[1]
+    finally:
+        engine.dispose()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests import service
@@ -38,9 +39,22 @@ LONG_SPEC = make_spec(
 )
 
 
-def kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen | psutil.Process) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    if isinstance(proc, subprocess.Popen):
+        proc.wait(10)
+        return
+    deadline = time.monotonic() + 10  # not our child: dead once gone or a zombie of its parent
+    while _running(proc):
+        assert time.monotonic() < deadline, f"process {proc.pid} survived SIGKILL"
+        time.sleep(0.02)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def wait_run(client: httpx.Client, run_id: str, pred, timeout: float, poll: float = 0.05) -> dict:
@@ -120,28 +134,12 @@ def test_whole_worker_sigkill_on_production_profile_resumes_from_checkpoint(home
                 service.stop(p)
 
 
-def _embedded_worker(serve: subprocess.Popen) -> int:
-    """The pid of the Celery worker `skipcore serve` started (its own session)."""
-    out = subprocess.run(["ps", "-o", "pid=,ppid=,args=", "-ax"], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        pid, ppid, args = line.strip().split(None, 2)
-        if int(ppid) == serve.pid and "celery" in args:
-            return int(pid)
+def _embedded_worker(serve: subprocess.Popen) -> psutil.Process:
+    """The Celery worker `skipcore serve` started (its own session)."""
+    for child in psutil.Process(serve.pid).children():
+        if "celery" in " ".join(child.cmdline()):
+            return child
     raise AssertionError(f"no worker under serve {serve.pid}")
-
-
-class _Pid:
-    def __init__(self, pid: int):
-        self.pid = pid
-
-    def wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
 
 
 def test_whole_worker_sigkill_on_embedded_profile_is_requeued_by_the_sweeper(home):
@@ -156,7 +154,7 @@ def test_whole_worker_sigkill_on_embedded_profile_is_requeued_by_the_sweeper(hom
         service.wait_healthy(url, [serve], [home / "serve.log"])
         with httpx.Client(base_url=url, timeout=30) as client:
             run_id = submit(client)
-            worker = _Pid(_embedded_worker(serve))
+            worker = _embedded_worker(serve)
 
             def start_second() -> subprocess.Popen:
                 p = service._spawn(service.CLI + ["worker", "--concurrency", "1"], env, second_log)
@@ -172,16 +170,8 @@ def test_whole_worker_sigkill_on_embedded_profile_is_requeued_by_the_sweeper(hom
 
 
 def _pool_children(pid: int) -> list[int]:
-    """Pids whose parent is `pid` (the Celery main process's prefork pool), read from /proc."""
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return kids
+    """Pids whose parent is `pid` (the Celery main process's prefork pool)."""
+    return [c.pid for c in psutil.Process(pid).children()]
 
 
 def test_pool_child_sigkill_on_redis_is_requeued_by_reject_on_worker_lost(home, fresh_pg_url, redis_url):

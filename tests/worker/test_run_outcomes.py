@@ -22,8 +22,12 @@ FINISHED = {"succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    home = tmp_path_factory.mktemp("outcomes")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("outcomes")
+
+
+@pytest.fixture(scope="module")
+def client(home):
     # ensemble_max 1: seeds run one by one here, so a queued sibling exists to test "never starts"
     # (seed ensembles: tests/worker/test_ensemble_worker.py)
     with service.embedded(home, device="cpu", heartbeat_seconds="1", metric_flush_seconds="0.3",
@@ -79,7 +83,7 @@ def test_divergence_fails_that_run_keeps_its_metrics_and_spares_the_others(clien
     assert exp["status"] == "failed" and "1 of 2 runs failed" in exp["error"]
 
 
-def test_cancel_stops_a_running_run_keeps_metrics_and_queued_runs_never_start(client):
+def test_cancel_stops_a_running_run_keeps_metrics_and_queued_runs_never_start(client, home):
     spec = make_spec(name="cancel-me", model={"family": "telescope_mlp", "depth": 8, "width": 32},
                      data={"name": "sine", "n_train": 512, "n_val": 64},
                      train={"optimizer": "adam", "lr": 0.001, "epochs": 400, "batch_size": 32,
@@ -117,7 +121,11 @@ def test_cancel_stops_a_running_run_keeps_metrics_and_queued_runs_never_start(cl
     assert kept and kept == list(range(1, len(kept) + 1)) and len(kept) < 400, kept
 
     assert client.post(f"/v1/experiments/{exp['id']}/cancel").status_code == 202  # and after it ended
-    time.sleep(2)  # the queued run's message is still delivered: it must not start
+    # the queued run's message is still delivered: wait until the worker has taken it and let it go
+    deadline = time.monotonic() + 60
+    while f"run {second} not executed here" not in (home / "serve.log").read_text():
+        assert time.monotonic() < deadline, "the worker never took the cancelled run's message"
+        time.sleep(0.1)
     never = client.get(f"/v1/runs/{second}").json()
     assert never["status"] == "cancelled" and never["started_at"] is None and never["attempts"] == 0, never
     assert client.get(f"/v1/runs/{second}/metrics").json()["keys"] == []
