@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tests import live, service
+from tests import service
 from tests.conftest import free_port
 from tests.factories import make_spec
 
@@ -25,7 +25,7 @@ ETA = r"(\d+s|\d+m\d\ds|\d+h\d\dm)"
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     # progress every 0.2 s: a training run is seen mid-way with an ETA, not only at its start and end
-    with live.serve(tmp_path_factory.mktemp("cli_usability"), metric_flush_seconds="0.2") as u:
+    with service.embedded(tmp_path_factory.mktemp("cli_usability"), metric_flush_seconds="0.2") as u:
         yield u
 
 
@@ -89,7 +89,7 @@ def test_list_shows_experiments_newest_first_and_filters_by_status(url):
 def test_keys_list_and_revoke_and_a_revoked_token_is_refused(tmp_path):
     home = tmp_path / "auth"
     home.mkdir()
-    with live.serve(home, require_auth="true") as u:
+    with service.embedded(home, require_auth="true") as u:
         r = cli(u, "keys", "create", "--owner", "carol", "--scope", "read", home=home)
         assert r.returncode == 0, r.stderr
         token = r.stdout.strip()

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests import live, service
+from tests import service
 
 pytestmark = pytest.mark.slow
 README = service.ROOT / "README.md"
@@ -28,7 +28,7 @@ def tour() -> str:
 def test_readme_tour_runs_as_pasted_and_its_cancels_meet_running_runs(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    with live.serve(home) as url:
+    with service.embedded(home) as url:
         port = url.rsplit(":", 1)[1]
         script = tour().replace("localhost:8000", f"localhost:{port}").replace(
             ".venv/bin/skipcore", f"{sys.executable} -m cli.main")

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests import live
+from tests import service
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def wait_for_text(path, text: str, timeout: float = 60.0) -> str:
 def test_serve_prints_the_urls_state_and_auth_once(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    with live.serve(home) as url:
+    with service.embedded(home) as url:
         log = home / "serve.log"
         wait_for_text(log, "Ctrl-C stops")
         for path in ("/", "/docs"):
