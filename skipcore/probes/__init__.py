@@ -33,7 +33,7 @@ class Probe:
     summary_keys: tuple[str, ...]
     figure: Optional[str]
     at_init: bool
-    records: tuple[str, ...]
+    records: Any  # the module's RECORDS (what the training loop records for it), () when it has none
 
 
 def declaration(name: str) -> Probe:
@@ -52,7 +52,7 @@ def declaration(name: str) -> Probe:
         raise LookupError(f"probe module {module.__name__} declares no {', '.join(missing)} "
                           f"(every probe module defines {', '.join(DECLARED)})")
     return Probe(name, module.run, tuple(module.SUMMARY_KEYS), module.FIGURE, bool(module.AT_INIT),
-                 tuple(getattr(module, "RECORDS", ())))
+                 getattr(module, "RECORDS", ()))
 
 
 def probe_modules() -> list[str]:
