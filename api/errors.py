@@ -22,14 +22,12 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api import spec_hints
-from api.spec_hints import TaggedUnion, keys_of, path_text, suggest, walk
+from api.spec_hints import TaggedUnion, keys_of, literal_values, path_text, suggest, walk
 
 log = logging.getLogger("skipcore.api")
 
 _SWEEP_POINT = re.compile(r"^sweep ([\w.]+)=")
 _SOURCES = ("body", "query", "path", "header", "cookie")
-_NOUNS = {"model": "model family", "data": "data set", "probes": "probe"}  # how a section's union is called
-_QUOTED = re.compile(r"'([^']*)'")
 
 
 class FieldProblem(Exception):
@@ -69,15 +67,15 @@ def _reword(e: dict[str, Any], spec_loc: Sequence[Any]) -> tuple[list[Any], str]
         return place.path, f"unknown key {key!r}"
     if isinstance(place.node, TaggedUnion) and kind in ("union_tag_invalid", "union_tag_not_found"):
         names = list(place.node.members)
-        section = next((p for p in place.path if isinstance(p, str)), "")
-        noun = _NOUNS.get(section, f"{path_text(place.path)} {place.node.key}")
+        # how the union's members call themselves (`KIND` of the spec classes: "model family", ...)
+        noun = getattr(next(iter(place.node.members.values())), "KIND", f"{path_text(place.path)} {place.node.key}")
         field = [*place.path, place.node.key]
         if kind == "union_tag_not_found":
             return field, f"{place.node.key!r} is missing: name the {noun}, one of: {_names(names)}"
         tag = ctx.get("tag")
         return field, f"unknown {noun} {tag!r}{_did_you_mean(tag, names)} (one of: {_names(names)})"
     if kind == "literal_error" and isinstance(e.get("input"), str):
-        names = _QUOTED.findall(str(ctx.get("expected", "")))
+        names = [str(v) for v in literal_values(place.node)]  # read from the spec, not from pydantic's message
         if names:
             return place.path, f"{e['input']!r} is not one of {_names(names)}{_did_you_mean(e['input'], names)}"
     if msg.startswith("Value error, "):

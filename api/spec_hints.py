@@ -122,6 +122,11 @@ def keys_of(node: Any) -> list[str]:
     return []
 
 
+def literal_values(node: Any) -> tuple[Any, ...]:
+    """The values a Literal type allows (() for any other node)."""
+    return typing.get_args(node) if typing.get_origin(node) is typing.Literal else ()
+
+
 def suggest(word: Any, names: Sequence[str]) -> Optional[str]:
     close = difflib.get_close_matches(str(word), list(names), n=1, cutoff=0.6)
     return close[0] if close else None

@@ -154,15 +154,11 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
 
 
 def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:
-    """Scalar probe outputs that belong in the run summary (aggregates and compare read these)."""
-    picks = {"depth_error": ["mc_error"], "l1_linearity": ["fraction_pruned", "r2"]}
-    summary = {f"{name}.{k}": out[k] for k in picks.get(name, []) if isinstance(out.get(k), (int, float))}
-    if name == "identity_ratio":  # mean over blocks, trained and at initialisation
-        for key, res in (("mean", out), ("mean_at_init", out.get("at_init") or {})):
-            ratios = [r for r in res.get("ratio", []) if isinstance(r, (int, float)) and math.isfinite(r)]
-            if ratios:
-                summary[f"identity_ratio.{key}"] = sum(ratios) / len(ratios)
-    return summary
+    """Scalar probe outputs that belong in the run summary (aggregates and compare read these): the
+    keys the probe module declares (`SUMMARY_KEYS`, see `skipcore.probes.summary`)."""
+    from skipcore.probes import summary
+
+    return summary(name, out)
 
 
 def _store_probe(ctx: WorkerContext, run_id: str, name: str, status: str, out: dict, error: Optional[str]) -> None:

@@ -1,33 +1,44 @@
-"""Data registry: name -> "module:function" returning a `Dataset` (see `base.py`).
+"""Data registry: each data set's loader, declared next to its definition.
 
-One line per entry, imported on first use. A test checks that the keys equal the spec's data names.
+A loader module in this package registers `loader(params, *, seed, root, device) -> Dataset` with
+`@dataset("name")`; no list here names them. `declaration(name)` finds it by importing every
+module of the package once (a package scan), so a new data set is its loader plus its spec class in
+`skipcore.spec.data` (which declares the task, input shape and outputs without torch; the loader
+returns `params.info()`). A test checks that the registered names equal the spec's.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from skipcore.data.base import DataInfo, Dataset, MissingDataError
+from skipcore.registry import Registry
+from skipcore.spec import DATASET_NAMES
 
-DATASETS: dict[str, str] = {
-    "sine": "skipcore.data.synthetic:sine",
-    "linear_plus_noise": "skipcore.data.synthetic:linear_plus_noise",
-    "fake_images": "skipcore.data.images:fake_images",
-    "synthetic_segmentation": "skipcore.data.images:synthetic_segmentation",
-    "emnist_letters": "skipcore.data.vision:emnist_letters",
-    "cifar10": "skipcore.data.vision:cifar10",
-    "digits": "skipcore.data.tabular:digits",
-    "diabetes": "skipcore.data.tabular:diabetes",
-}
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    load: Callable[..., Dataset]
+
+
+_REGISTRY: Registry[DataSet] = Registry("data set", __name__, DATASET_NAMES,
+                                        "register its loader with @dataset({name!r}) in its module under skipcore/data/")
+
+
+def dataset(name: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+    """Register the decorated function as the loader of data set `name`."""
+    return _REGISTRY.registering((name,), DataSet)
+
+
+registered = _REGISTRY.all  # every registered entry, by name (imports every module of this package once)
+declaration = _REGISTRY.get  # one entry; ValueError for a name the spec lacks, LookupError for one no module registers
 
 
 def loader(name: str) -> Callable[..., Dataset]:
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}")
-    module, _, func = DATASETS[name].partition(":")
-    return getattr(import_module(module), func)
+    return declaration(name).load
 
 
 def load_dataset(params: Any, *, seed: int, root: str | Path, device: Any = "cpu") -> Dataset:
@@ -38,4 +49,5 @@ def load_dataset(params: Any, *, seed: int, root: str | Path, device: Any = "cpu
     return loader(params.name)(params, seed=seed, root=Path(root), device=device)
 
 
-__all__ = ["DATASETS", "DataInfo", "Dataset", "MissingDataError", "load_dataset", "loader"]
+__all__ = ["DataInfo", "DataSet", "Dataset", "MissingDataError", "dataset", "declaration", "load_dataset", "loader",
+           "registered"]

@@ -15,19 +15,11 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor
 
-from skipcore.spec.data import hold_out_count
+from skipcore.spec.data import DataInfo, hold_out_count  # DataInfo: declared by the spec's data classes
 
 
 class MissingDataError(RuntimeError):
     """A data set's files are not on disk (and cannot be downloaded here). The message names them."""
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    task: str  # regression | classification | segmentation
-    in_shape: tuple[int, ...]  # (features,) or (C, H, W)
-    n_outputs: int  # regression targets, classes, or segmentation classes
-    x_range: Optional[tuple[float, float]] = None  # training support of 1-D regression inputs
 
 
 @dataclass

@@ -29,7 +29,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from skipcore.data.base import DataInfo, Dataset
+from skipcore.data import dataset
+from skipcore.data.base import Dataset
 
 SHAPES = ("disc", "square", "triangle", "diamond", "ring", "plus", "hbar", "vbar")
 MAX_OBJECTS = 3
@@ -44,6 +45,7 @@ def _class_patterns(n_classes: int, channels: int, size: int, g: torch.Generator
     return pat / pat.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
 
 
+@dataset("fake_images")
 def fake_images(params: Any, *, seed: int, root: Path | None = None, device: Any = "cpu") -> Dataset:
     g = torch.Generator().manual_seed(seed)
     c, s, k = params.channels, params.image_size, params.n_classes
@@ -57,7 +59,7 @@ def fake_images(params: Any, *, seed: int, root: Path | None = None, device: Any
         cols = (torch.arange(s).view(1, s) - shift[:, 1:]) % s
         pat = pat[torch.arange(n).view(n, 1, 1, 1), torch.arange(c).view(1, c, 1, 1), rows.view(n, 1, s, 1), cols.view(n, 1, 1, s)]
         x = x + AMPLITUDE * pat
-    info = DataInfo(task="classification", in_shape=(c, s, s), n_outputs=k)
+    info = params.info()
     nt = params.n_train
     return Dataset(info, x[:nt], y[:nt], x[nt:], y[nt:]).to(device)
 
@@ -102,10 +104,11 @@ def _segmentation_set(n: int, size: int, n_classes: int, g: torch.Generator) -> 
     return x, y
 
 
+@dataset("synthetic_segmentation")
 def synthetic_segmentation(params: Any, *, seed: int, root: Path | None = None, device: Any = "cpu") -> Dataset:
     g = torch.Generator().manual_seed(seed)
     s, k = params.image_size, params.n_classes
     x_train, y_train = _segmentation_set(params.n_train, s, k, g)
     x_val, y_val = _segmentation_set(params.n_val, s, k, g)
-    info = DataInfo(task="segmentation", in_shape=(1, s, s), n_outputs=k)
+    info = params.info()
     return Dataset(info, x_train, y_train, x_val, y_val).to(device)

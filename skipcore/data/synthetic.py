@@ -18,7 +18,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-from skipcore.data.base import DataInfo, Dataset
+from skipcore.data import dataset
+from skipcore.data.base import Dataset
 
 # linear_plus_noise draws its coefficients a, b from this fixed seed, so every run seed sees the
 # same problem; the run seed only changes which samples (and which noise) are drawn.
@@ -30,10 +31,19 @@ class RegressionDataset(Dataset):
     target: Optional[Callable[[Tensor], Tensor]] = None  # noise-free f(x) -> (n, 1)
 
 
+def _drawn(params: Any, draw: Callable[[int], tuple[Tensor, Tensor]], target: Callable[[Tensor], Tensor],
+           device: Any) -> RegressionDataset:
+    """`n_train` then `n_val` examples from `draw`, with the spec's declared `info()`."""
+    x_tr, y_tr = draw(params.n_train)
+    x_va, y_va = draw(params.n_val)
+    return RegressionDataset(params.info(), x_tr, y_tr, x_va, y_va, target=target).to(device)
+
+
 def _sine_target(x: Tensor) -> Tensor:
     return torch.sin(x)
 
 
+@dataset("sine")
 def sine(params: Any, *, seed: int, root: Path | str | None = None, device: Any = "cpu") -> RegressionDataset:
     """x ~ U[x_min, x_max], y = sin(x) + noise * N(0, 1); train and val from one seeded stream."""
     g = torch.Generator().manual_seed(seed)
@@ -44,11 +54,7 @@ def sine(params: Any, *, seed: int, root: Path | str | None = None, device: Any 
         y = torch.sin(x) + params.noise * torch.randn(n, 1, generator=g)
         return x, y
 
-    x_tr, y_tr = draw(params.n_train)
-    x_va, y_va = draw(params.n_val)
-    info = DataInfo(task="regression", in_shape=(1,), n_outputs=1, x_range=(lo, hi))
-    ds = RegressionDataset(info, x_tr, y_tr, x_va, y_va, target=_sine_target)
-    return ds.to(device)
+    return _drawn(params, draw, _sine_target, device)
 
 
 def linear_problem(in_features: int) -> tuple[Tensor, float]:
@@ -59,6 +65,7 @@ def linear_problem(in_features: int) -> tuple[Tensor, float]:
     return a, b
 
 
+@dataset("linear_plus_noise")
 def linear_plus_noise(
     params: Any, *, seed: int, root: Path | str | None = None, device: Any = "cpu"
 ) -> RegressionDataset:
@@ -82,9 +89,4 @@ def linear_plus_noise(
         y = target(x) + params.noise * torch.randn(n, 1, generator=g)
         return x, y
 
-    x_tr, y_tr = draw(params.n_train)
-    x_va, y_va = draw(params.n_val)
-    x_range = (-3.09, 3.09) if params.in_features == 1 else None
-    info = DataInfo(task="regression", in_shape=(params.in_features,), n_outputs=1, x_range=x_range)
-    ds = RegressionDataset(info, x_tr, y_tr, x_va, y_va, target=target)
-    return ds.to(device)
+    return _drawn(params, draw, target, device)

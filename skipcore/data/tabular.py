@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from skipcore.data.base import DataInfo, Dataset, split_indices
+from skipcore.data import dataset
+from skipcore.data.base import Dataset, split_indices
 from skipcore.data.synthetic import RegressionDataset
 
 
@@ -34,6 +35,7 @@ def _standardise(train: torch.Tensor, *others: torch.Tensor, dims: tuple[int, ..
     return [(t - mean) / std for t in (train, *others)]
 
 
+@dataset("digits")
 def digits(params: Any, *, seed: int, root: Path | None = None, device: Any = "cpu") -> Dataset:
     from sklearn.datasets import load_digits
 
@@ -42,10 +44,11 @@ def digits(params: Any, *, seed: int, root: Path | None = None, device: Any = "c
     y = torch.from_numpy(np.asarray(raw.target, dtype=np.int64))
     tr, va, te = split_indices(len(x), params.split_seed, "digits", params.val_size, params.test_size)
     x_train, x_val, x_test = _standardise(x[tr], x[va], x[te], dims=(0, 2, 3))
-    info = DataInfo(task="classification", in_shape=(1, 8, 8), n_outputs=10)
+    info = params.info()
     return Dataset(info, x_train, y[tr], x_val, y[va], None, x_test, y[te]).to(device)
 
 
+@dataset("diabetes")
 def diabetes(params: Any, *, seed: int, root: Path | None = None, device: Any = "cpu") -> RegressionDataset:
     from sklearn.datasets import load_diabetes
 
@@ -55,7 +58,7 @@ def diabetes(params: Any, *, seed: int, root: Path | None = None, device: Any = 
     tr, va, te = split_indices(len(x), params.split_seed, "diabetes", params.val_size, params.test_size)
     x_train, x_val, x_test = _standardise(x[tr], x[va], x[te], dims=(0,))
     y_train, y_val, y_test = _standardise(y[tr], y[va], y[te], dims=(0,))
-    info = DataInfo(task="regression", in_shape=(x.shape[1],), n_outputs=1)
+    info = params.info()
     ds = RegressionDataset(info, x_train, y_train, x_val, y_val, x_test=x_test, y_test=y_test)
     return ds.to(device)
 

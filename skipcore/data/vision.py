@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skipcore.data.base import DataInfo, Dataset, MissingDataError, split_indices
+from skipcore.data import dataset
+from skipcore.data.base import Dataset, MissingDataError, split_indices
 
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
@@ -83,6 +84,7 @@ def _cifar_files_present(root: Path) -> list[str]:
     return missing
 
 
+@dataset("cifar10")
 def cifar10(params: Any, *, seed: int, root: Path, device: Any = "cpu") -> Dataset:
     from torchvision.datasets import CIFAR10
 
@@ -110,7 +112,7 @@ def cifar10(params: Any, *, seed: int, root: Path, device: Any = "cpu") -> Datas
     mean, std = x_all[tr].mean(dim=(0, 2, 3)), x_all[tr].std(dim=(0, 2, 3)).clamp_min(1e-6)
     x_train, x_val, x_test = _normalise(x_all[tr], x_all[va], x_test)
     augment = crop_flip(-mean / std) if params.augment else None
-    info = DataInfo(task="classification", in_shape=tuple(x_train.shape[1:]), n_outputs=10)
+    info = params.info()
     return Dataset(info, x_train, y_all[tr], x_val, y_all[va], augment, x_test, y_test).to(device)
 
 
@@ -133,6 +135,7 @@ def _emnist_present(raw: Path) -> list[str]:
     return missing
 
 
+@dataset("emnist_letters")
 def emnist_letters(params: Any, *, seed: int, root: Path, device: Any = "cpu") -> Dataset:
     root = Path(root)
     raw = root / "EMNIST" / "raw"
@@ -150,7 +153,7 @@ def emnist_letters(params: Any, *, seed: int, root: Path, device: Any = "cpu") -
     tr, va, _ = split_indices(len(x), params.split_seed, "emnist_letters", params.val_size)
     x_test, y_test = _emnist_split(root, train=False)
     x_train, x_val, x_test = _normalise(x[tr], x[va], x_test)
-    info = DataInfo(task="classification", in_shape=(1, 28, 28), n_outputs=26)
+    info = params.info()
     return Dataset(info, x_train, y[tr], x_val, y[va], None, x_test, y_test).to(device)
 
 

@@ -42,28 +42,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-SKIPS = ((1, 4), (2, 5), (4, 7), (5, 8))  # (source layer, target layer), seed 001 section 2.3
-CONV_LAYERS = (1, 2, 4, 5, 7, 8)
-FAMILIES = ("vanilla_cnn", "skip_cnn", "widened_cnn")
+from skipcore.models import family
+from skipcore.spec.sizes import CONV_LAYERS, SEED_CNN_FAMILIES, SKIPS, layer_channels, seed_widths
 
-
-# ----------------------------------------------------------------------------- helpers
-def seed_widths(family: str, width_mult: float = 1.0) -> dict[int, int]:
-    """Output channels of conv layers 1, 2, 4, 5, 7, 8 for a family (before any concatenation)."""
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    c1, c2, c3 = (max(1, round(c * width_mult)) for c in (32, 64, 128))
-    if family == "widened_cnn":
-        return {1: c1, 2: c1, 4: c2 + c1, 5: c2 + c1, 7: c3 + c2 + c1, 8: c3 + c2 + c1}
-    return {1: c1, 2: c1, 4: c2, 5: c2, 7: c3, 8: c3}
-
-
-def layer_channels(widths: dict[int, int], skips: bool) -> dict[int, int]:
-    """Channels of each conv layer's (new) tensor: learned channels plus concatenated skip channels."""
-    out: dict[int, int] = {}
-    for layer in CONV_LAYERS:
-        out[layer] = widths[layer] + (sum(out[s] for s, d in SKIPS if d == layer) if skips else 0)
-    return out
+FAMILIES = SEED_CNN_FAMILIES  # the channel tables are torch-free (the spec's estimate reads them too)
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -163,6 +145,7 @@ class SeedCNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- build
+@family("vanilla_cnn", "skip_cnn", "widened_cnn")
 def build(params: Any, info: Any) -> SeedCNN:
     """vanilla_cnn | skip_cnn | widened_cnn from a spec model class and DataInfo."""
     if len(info.in_shape) != 3:

@@ -41,6 +41,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from skipcore.models import family
 from skipcore.models.common import bool_mask, in_features, make_activation
 from skipcore.models.init import draw_, init_layer
 
@@ -130,6 +131,7 @@ class DenseSkipMLP(nn.Module):
         return hs[-1]
 
 
+@family("dense_skip_mlp", stackable=True)
 def build(params, info) -> DenseSkipMLP:
     return DenseSkipMLP(
         in_features=in_features(info.in_shape),

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skipcore.models import family
 from skipcore.models.common import conv_linear_names, image_channels, init_conv_bn, pool_fc
 
 
@@ -112,6 +113,7 @@ class DenseNetCNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- build
+@family("densenet_cnn")
 def build(params: Any, info: Any) -> DenseNetCNN:
     return DenseNetCNN(
         in_channels=image_channels("densenet_cnn", info),

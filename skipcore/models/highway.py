@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from skipcore.models import family
 from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
 from skipcore.nn.gates import TransformGate, highway
 
@@ -72,5 +73,6 @@ class HighwayMLP(LayerBlocks, nn.Module):
         return self.output(self.features(x))
 
 
+@family("highway_mlp", stackable=True)
 def build(params, info) -> HighwayMLP:
     return HighwayMLP(**mlp_args(params, info, "gate_bias"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from skipcore.models import family
 from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
 
 
@@ -39,5 +40,6 @@ class PlainMLP(nn.Module):
         return self.output(run_stack(self.hidden, self.act, x.flatten(1)))
 
 
+@family("plain_mlp", stackable=True)
 def build(params, info) -> PlainMLP:
     return PlainMLP(**mlp_args(params, info))

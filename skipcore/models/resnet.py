@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skipcore.models import family
 from skipcore.models.common import BlockAPI, conv_linear_names, image_channels, init_conv_bn, pool_fc
 from skipcore.nn.drop_path import StochasticDepth
 from skipcore.nn.shortcuts import Shortcut
@@ -251,6 +252,7 @@ class ResNetCNN(BlockAPI, nn.Module):
 
 
 # ----------------------------------------------------------------------------- build
+@family("resnet_cnn")
 def build(params: Any, info: Any) -> ResNetCNN:
     return ResNetCNN(
         in_channels=image_channels("resnet_cnn", info),

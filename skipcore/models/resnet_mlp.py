@@ -38,6 +38,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from skipcore.models import family
 from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
 from skipcore.nn.drop_path import StochasticDepth
 
@@ -193,6 +194,7 @@ class ActThenAddMLP(LayerBlocks, nn.Module):
 BLOCKS = {"pre_activation": ResNetMLP, "activation_then_add": ActThenAddMLP}
 
 
+@family("resnet_mlp", stackable=True)
 def build(params, info) -> nn.Module:
     cls = BLOCKS[getattr(params, "block", "pre_activation")]
     return cls(**mlp_args(params, info, "residual_scale", "branch_multiplier", "stochastic_depth",

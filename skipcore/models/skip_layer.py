@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from skipcore.models import family
 from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
 
 
@@ -70,5 +71,6 @@ class SkipLayerMLP(nn.Module):
         return self.hidden_term(x) + self.linear_term(x)
 
 
+@family("skip_layer_mlp", stackable=True)
 def build(params, info) -> SkipLayerMLP:
     return SkipLayerMLP(**mlp_args(params, info, "skip_layer"))

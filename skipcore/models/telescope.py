@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from skipcore.models import family
 from skipcore.models.common import bool_mask, check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args
 
 
@@ -75,5 +76,6 @@ class TelescopeMLP(nn.Module):
         return self.output(self.features(x))
 
 
+@family("telescope_mlp", stackable=True)
 def build(params, info) -> TelescopeMLP:
     return TelescopeMLP(**mlp_args(params, info))

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skipcore.models import family
+
 
 # ----------------------------------------------------------------------------- blocks
 class DoubleConv(nn.Module):
@@ -99,6 +101,7 @@ class UNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------- build
+@family("unet")
 def build(params: Any, info: Any) -> UNet:
     if len(info.in_shape) != 3:
         raise ValueError(f"unet needs (C, H, W) images, got in_shape {info.in_shape}")

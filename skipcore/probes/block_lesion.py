@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 BATCH = 256
+SUMMARY_KEYS = ()  # copied into the run summary as block_lesion.<key> (see skipcore.probes)
+FIGURE = "block_lesion"  # its figure in skipcore.figures
 AT_INIT = True  # the worker also runs it on the model at initialisation (result["at_init"])
 
 

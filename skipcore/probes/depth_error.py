@@ -22,6 +22,10 @@ from skipcore.probes.stats import evaluating
 CHUNK = 65536
 STREAM = 0x4D43  # "MC": the second word of the seed sequence, so this stream is the probe's own
 
+SUMMARY_KEYS = ("mc_error",)  # copied into the run summary as depth_error.<key> (see skipcore.probes)
+FIGURE = None  # no figure of its own: skipcore.figures.depth_sweep draws it across runs
+AT_INIT = False
+
 
 def mc_points(lo: float, hi: float, n: int, seed: int) -> torch.Tensor:
     """(n, 1) float32 points uniform on [lo, hi] from the probe's own generator (module docstring)."""

@@ -25,6 +25,10 @@ from skipcore.train.loop import RECORDS_ATTR, loss_fn
 
 N_FINAL = 1024
 
+SUMMARY_KEYS = ()  # copied into the run summary as gradient_flow.<key> (see skipcore.probes)
+FIGURE = "gradient_flow"  # its figure in skipcore.figures
+AT_INIT = False
+
 
 def _final_grad_norms(model: nn.Module, data: Any) -> list[float]:
     params = list(model.parameters())

@@ -30,6 +30,10 @@ from skipcore.probes.stats import evaluating
 
 LINEAR_R2 = 0.999
 
+SUMMARY_KEYS = ("fraction_pruned", "r2")  # into the run summary as l1_linearity.<key> (see skipcore.probes)
+FIGURE = "l1_linearity"  # its figure in skipcore.figures
+AT_INIT = False
+
 
 def _inputs(data: Any, n: int) -> Tensor:
     if data.info.in_shape == (1,) and data.info.x_range is not None:

@@ -38,6 +38,10 @@ from torch import nn
 from skipcore.probes.block_lesion import evaluate
 from skipcore.probes.directions import random_direction
 
+SUMMARY_KEYS = ()  # copied into the run summary as loss_landscape.<key> (see skipcore.probes)
+FIGURE = "loss_landscape"  # its figure in skipcore.figures
+AT_INIT = False
+
 
 # ----------------------------------------------------------------------------- roughness
 def _second_diffs(z: torch.Tensor, dim: int) -> torch.Tensor:

@@ -26,6 +26,10 @@ from torch import Tensor, nn
 
 from skipcore.probes.stats import evaluating
 
+SUMMARY_KEYS = ()  # copied into the run summary as skip_ablation.<key> (see skipcore.probes)
+FIGURE = "skip_ablation"  # its figure in skipcore.figures
+AT_INIT = False
+
 
 def default_ks(depth: int) -> list[int]:
     return sorted({round(depth * q) for q in (0, 0.25, 0.5, 0.75, 1.0)})

@@ -13,6 +13,10 @@ from torch import nn
 
 from skipcore.probes import stats
 
+SUMMARY_KEYS = ()  # copied into the run summary as weight_magnitude.<key> (see skipcore.probes)
+FIGURE = "weight_magnitude"  # its figure in skipcore.figures
+AT_INIT = False
+
 
 def run(model: nn.Module, data: Any, params: Any) -> dict:
     return {"layers": stats.layer_names(model), "mean_abs": stats.weight_mean_abs(model).tolist()}

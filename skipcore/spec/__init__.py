@@ -9,13 +9,18 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from skipcore.spec.data import DATASET_NAMES, DataParams
-from skipcore.spec.models import FAMILIES, IMAGE_FAMILIES, MLP_FAMILIES, ModelParams
-from skipcore.spec.probes import PROBE_NAMES, ProbeParams
+from skipcore.spec.data import DATA_SPECS, DATASET_NAMES, DataInfo, DataParams
+from skipcore.spec.data import _Data as _DataBase
+from skipcore.spec.declared import member
+from skipcore.spec.models import FAMILIES, IMAGE_FAMILIES, MLP_FAMILIES, MODEL_SPECS, ModelParams, providing
+from skipcore.spec.models import _Model as _ModelBase
+from skipcore.spec.probes import PROBE_NAMES, PROBE_SPECS, ProbeParams
+from skipcore.spec.probes import _Probe as _ProbeBase
+from skipcore.spec.sizes import Estimate
 from skipcore.spec.train import TrainParams
 
 MAX_RUNS = 1000
@@ -24,34 +29,29 @@ MAX_SWEEP_VALUES = 200
 
 SweepValue = Union[bool, int, float, str, None]
 
-# Which data a family can train on, and which families a probe can inspect. Kept here (not in the
-# torch code) so that a wrong combination is a 422 at POST time, not a failed run an hour later.
-IMAGE_CLASSIFICATION_DATA = frozenset({"cifar10", "digits", "emnist_letters", "fake_images"})
-SEGMENTATION_DATA = frozenset({"synthetic_segmentation"})
-REGRESSION_DATA = frozenset({"diabetes", "linear_plus_noise", "sine"})
-SWITCHABLE_SKIPS = frozenset({"telescope_mlp", "dense_skip_mlp"})
-BLOCK_FAMILIES = frozenset({"resnet_mlp", "resnet_cnn", "highway_mlp"})
-
-PROBE_FAMILIES: dict[str, frozenset[str]] = {
-    "skip_ablation": frozenset({"telescope_mlp"}),
-    "identity_ratio": BLOCK_FAMILIES,
-    "block_lesion": BLOCK_FAMILIES,
-    "l1_linearity": frozenset({"skip_layer_mlp"}),
-}
-PROBE_DATA: dict[str, frozenset[str]] = {
-    "depth_error": frozenset({"sine"}),
-    "skip_ablation": REGRESSION_DATA,
-    "l1_linearity": REGRESSION_DATA,
-}
+# Which data a family can train on, and which families a probe can inspect, follow from what the
+# spec classes declare (TASKS / IMAGES / PROVIDES of a family, TASK / IMAGES of a data set, NEEDS_*
+# of a probe). Checked here (not in the torch code) so that a wrong combination is a 422 at POST
+# time, not a failed run an hour later.
+SWITCHABLE_SKIPS = frozenset(providing("switchable_skips"))
 
 
 def task_of(data_name: str) -> str:
     """'regression' | 'classification' | 'segmentation' for a data set name."""
-    if data_name in REGRESSION_DATA:
-        return "regression"
-    if data_name in SEGMENTATION_DATA:
-        return "segmentation"
-    return "classification"
+    return member(_DataBase, data_name).TASK
+
+
+def _fits(model: type, data: type) -> bool:
+    return data.TASK in model.TASKS and (data.IMAGES or not model.IMAGES)
+
+
+def _probe_data(probe: type) -> Optional[tuple[str, ...]]:
+    """The data sets probe class `probe` works on; None for any."""
+    if probe.NEEDS_DATA is None and probe.NEEDS_TASK is None:
+        return None
+    return tuple(sorted(n for n, d in DATA_SPECS.items()
+                        if (probe.NEEDS_DATA is None or n in probe.NEEDS_DATA)
+                        and (probe.NEEDS_TASK is None or d.TASK == probe.NEEDS_TASK)))
 
 
 class ExperimentSpec(BaseModel):
@@ -171,31 +171,29 @@ def key_list(point: dict[str, SweepValue]) -> str:
 def check_combination(spec: ExperimentSpec) -> None:
     """Raise ValueError when the model, data and probes cannot work together."""
     family, data = spec.model.family, spec.data.name
-    if family == "unet" and data not in SEGMENTATION_DATA:
-        raise ValueError(f"model.family 'unet' needs segmentation data (synthetic_segmentation), got {data!r}")
-    if family in IMAGE_FAMILIES - {"unet"} and data not in IMAGE_CLASSIFICATION_DATA:
-        raise ValueError(
-            f"model.family {family!r} needs image data ({', '.join(sorted(IMAGE_CLASSIFICATION_DATA))}), got {data!r}"
-        )
-    if family in MLP_FAMILIES and data in SEGMENTATION_DATA:
-        raise ValueError(f"model.family {family!r} cannot be trained on segmentation data {data!r}")
+    model_cls, data_cls = member(_ModelBase, family), member(_DataBase, data)
+    if not _fits(model_cls, data_cls):
+        kind = " or ".join(sorted(model_cls.TASKS)) + (" image" if model_cls.IMAGES else "")
+        fitting = sorted(n for n, d in DATA_SPECS.items() if _fits(model_cls, d))
+        raise ValueError(f"model.family {family!r} needs {kind} data ({', '.join(fitting)}), got {data!r}")
     for probe in spec.probes:
-        families = PROBE_FAMILIES.get(probe.name)
-        if families is not None and family not in families:
+        probe_cls = member(_ProbeBase, probe.name)
+        if probe_cls.NEEDS_MODEL is not None and probe_cls.NEEDS_MODEL not in model_cls.PROVIDES:
             raise ValueError(
-                f"probe {probe.name!r} needs model.family in {sorted(families)}, got {family!r}"
+                f"probe {probe.name!r} needs model.family in {list(providing(probe_cls.NEEDS_MODEL))}, got {family!r}"
             )
-        datas = PROBE_DATA.get(probe.name)
+        datas = _probe_data(probe_cls)
         if datas is not None and data not in datas:
-            raise ValueError(f"probe {probe.name!r} needs data.name in {sorted(datas)}, got {data!r}")
-    if spec.train.skip_star is not None and family not in SWITCHABLE_SKIPS:
+            raise ValueError(f"probe {probe.name!r} needs data.name in {list(datas)}, got {data!r}")
+    skip_star = spec.train.skip_star
+    if skip_star is not None and "switchable_skips" not in model_cls.PROVIDES:
         raise ValueError(
             f"train.skip_star needs a model with switchable skips ({', '.join(sorted(SWITCHABLE_SKIPS))}), got {family!r}"
         )
-    if spec.train.skip_star is not None and spec.train.skip_star.skip_start == "zero" and family == "telescope_mlp":
+    if skip_star is not None and skip_star.skip_start == "zero" and "weighted_skips" not in model_cls.PROVIDES:
         raise ValueError(
-            "train.skip_star.skip_start 'zero' needs skips with weights (dense_skip_mlp); telescope_mlp's skips "
-            "are identities with nothing to start at zero: set skip_start 'as_initialised'"
+            f"train.skip_star.skip_start 'zero' needs skips with weights ({', '.join(providing('weighted_skips'))}); "
+            f"{family}'s skips are identities with nothing to start at zero: set skip_start 'as_initialised'"
         )
 
 
@@ -205,9 +203,16 @@ def json_schema() -> dict[str, Any]:
 
 __all__ = [
     "DATASET_NAMES",
+    "DATA_SPECS",
+    "DataInfo",
+    "Estimate",
     "ExperimentSpec",
     "FAMILIES",
+    "IMAGE_FAMILIES",
+    "MLP_FAMILIES",
+    "MODEL_SPECS",
     "PROBE_NAMES",
+    "PROBE_SPECS",
     "RunPlan",
     "TrainParams",
     "check_combination",

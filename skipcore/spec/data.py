@@ -1,11 +1,22 @@
-"""Data parameters, one class per `data.name`, discriminated on `name`."""
+"""Data parameters, one class per `data.name`, discriminated on `name`.
+
+A data set is its class here (it joins `DataParams` by being defined, see
+`skipcore.spec.declared`) and its loader in `skipcore.data` (registered with `@dataset`). The
+class declares, without torch: `TASK` (`regression` | `classification` | `segmentation`),
+`IMAGES` (whether its inputs are (C, H, W) images), `info()` (the `DataInfo` the loader returns:
+input shape, outputs, x range; the resource guard and the combination rules read it before
+anything is loaded) and `train_size()` (training examples: a full batch).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from skipcore.spec.declared import Declared, names, union
 
 Count = Annotated[int, Field(ge=1, le=10_000_000)]
 SplitSeed = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -32,13 +43,37 @@ SPLIT_SEED_DOC = ("seed of the train/validation(/test) split; fixed (not the run
                   "vary the optimisation, not the data")
 
 
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class DataInfo:
+    task: str  # regression | classification | segmentation
+    in_shape: tuple[int, ...]  # (features,) or (C, H, W)
+    n_outputs: int  # regression targets, classes, or segmentation classes
+    x_range: Optional[tuple[float, float]] = None  # training support of 1-D regression inputs
 
 
-class Sine(_Data):
+class _Data(Declared):
+    TAG: ClassVar[str] = "name"
+    KIND: ClassVar[str] = "data set"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("TASK", "IMAGES", "info", "train_size")
+    MEMBERS: ClassVar[dict[str, type[Declared]]] = {}
+
+
+class _Drawn(_Data):
+    """A generated data set: `n_train` training examples."""
+
+    def train_size(self) -> int:
+        return self.n_train
+
+
+class _DrawnRegression(_Drawn):
+    """Generated regression examples, (features,) inputs."""
+
+    TASK: ClassVar[str] = "regression"
+    IMAGES: ClassVar[bool] = False
+
+
+class Sine(_DrawnRegression):
     """x uniform on [x_min, x_max], y = sin(x) + noise (seed 000)."""
-
     name: Literal["sine"]
     n_train: Count = 1024
     n_val: Count = 256
@@ -52,10 +87,12 @@ class Sine(_Data):
             raise ValueError(f"x_min ({self.x_min}) must be below x_max ({self.x_max})")
         return self
 
+    def info(self) -> DataInfo:
+        return DataInfo(self.TASK, (1,), 1, x_range=(float(self.x_min), float(self.x_max)))
 
-class LinearPlusNoise(_Data):
+
+class LinearPlusNoise(_DrawnRegression):
     """y = a.x + b + nonlinear * sum(sin(3x)) + noise (seed 002); `nonlinear` 0 is a linear problem."""
-
     name: Literal["linear_plus_noise"]
     n_train: Count = 1024
     n_val: Count = 256
@@ -63,8 +100,30 @@ class LinearPlusNoise(_Data):
     noise: float = Field(0.05, ge=0, le=1e3)
     nonlinear: float = Field(0.0, ge=0, le=1e3)
 
+    def info(self) -> DataInfo:
+        # 1-D inputs: the 0.1%/99.9% normal quantiles, the support the probes evaluate on
+        x_range = (-3.09, 3.09) if self.in_features == 1 else None
+        return DataInfo(self.TASK, (self.in_features,), 1, x_range=x_range)
 
-class EmnistLetters(_Data):
+
+class _Torchvision(_Data):
+    """A torchvision image set: `subset` (or all `N_TRAIN`) training images, less the `val_size` hold-out."""
+
+    TASK: ClassVar[str] = "classification"
+    IMAGES: ClassVar[bool] = True
+    N_TRAIN: ClassVar[int]
+    SHAPE: ClassVar[tuple[int, int, int]]
+    CLASSES: ClassVar[int]
+
+    def info(self) -> DataInfo:
+        return DataInfo(self.TASK, self.SHAPE, self.CLASSES)
+
+    def train_size(self) -> int:
+        n = self.subset or self.N_TRAIN
+        return n - hold_out_count(self.val_size, n)
+
+
+class EmnistLetters(_Torchvision):
     """EMNIST letters through torchvision (26 classes), from the data root in settings.
 
     The official test split is the test set (`x_test`); the validation set is a seeded hold-out of
@@ -72,6 +131,9 @@ class EmnistLetters(_Data):
     fractional `val_size`.
     """
 
+    N_TRAIN: ClassVar[int] = 124_800  # images in the official training split
+    SHAPE: ClassVar[tuple[int, int, int]] = (1, 28, 28)
+    CLASSES: ClassVar[int] = 26
     name: Literal["emnist_letters"]
     subset: Optional[Count] = Field(None, description="use only the first N training images")
     val_size: Size = Field(0.1, description="validation hold-out of the training split: a count, or a fraction in (0, 1)")
@@ -90,7 +152,7 @@ class EmnistLetters(_Data):
         return self
 
 
-class Cifar10(_Data):
+class Cifar10(_Torchvision):
     """CIFAR-10 through torchvision, from the data root in settings.
 
     The official test batch is the test set (`x_test`); the validation set is a seeded hold-out of
@@ -98,6 +160,9 @@ class Cifar10(_Data):
     45k/5k split).
     """
 
+    N_TRAIN: ClassVar[int] = 50_000  # images in the five training batches
+    SHAPE: ClassVar[tuple[int, int, int]] = (3, 32, 32)
+    CLASSES: ClassVar[int] = 10
     name: Literal["cifar10"]
     augment: bool = True
     subset: Optional[Count] = Field(None, description="use only the first N training images")
@@ -106,7 +171,7 @@ class Cifar10(_Data):
 
     @model_validator(mode="after")
     def _left(self) -> "Cifar10":
-        _check_left("cifar10 subset" if self.subset is not None else "cifar10", self.subset or 50_000,
+        _check_left("cifar10 subset" if self.subset is not None else "cifar10", self.subset or self.N_TRAIN,
                     val_size=self.val_size)
         return self
 
@@ -124,6 +189,9 @@ class _FixedSplit(_Data):
         _check_left(self.name, self.N, val_size=self.val_size, test_size=self.test_size)
         return self
 
+    def train_size(self) -> int:
+        return self.N - hold_out_count(self.val_size, self.N) - hold_out_count(self.test_size, self.N)
+
 
 class Digits(_FixedSplit):
     """scikit-learn's `load_digits`: 1,797 real 8x8 handwritten digits, 10 classes (images (1, 8, 8)).
@@ -133,8 +201,13 @@ class Digits(_FixedSplit):
     training images' mean and std.
     """
 
+    TASK: ClassVar[str] = "classification"
+    IMAGES: ClassVar[bool] = True
     N: ClassVar[int] = N_DIGITS
     name: Literal["digits"]
+
+    def info(self) -> DataInfo:
+        return DataInfo(self.TASK, (1, 8, 8), 10)
 
 
 class Diabetes(_FixedSplit):
@@ -144,17 +217,29 @@ class Diabetes(_FixedSplit):
     target are standardised with the training split's mean and std only.
     """
 
+    TASK: ClassVar[str] = "regression"
+    IMAGES: ClassVar[bool] = False
     N: ClassVar[int] = N_DIABETES
     name: Literal["diabetes"]
 
+    def info(self) -> DataInfo:
+        return DataInfo(self.TASK, (10,), 1)
 
-class FakeImages(_Data):
-    """Random labelled images (torchvision FakeData-like) so the image path runs offline."""
 
-    name: Literal["fake_images"]
+class _DrawnImages(_Drawn):
+    """Generated square images: `n_train` + `n_val` of `image_size` pixels."""
+
+    IMAGES: ClassVar[bool] = True
     n_train: Annotated[int, Field(ge=1, le=1_000_000)] = 256
     n_val: Annotated[int, Field(ge=1, le=1_000_000)] = 64
     image_size: Annotated[int, Field(ge=8, le=512)] = 32
+
+
+class FakeImages(_DrawnImages):
+    """Random labelled images (torchvision FakeData-like) so the image path runs offline."""
+
+    TASK: ClassVar[str] = "classification"
+    name: Literal["fake_images"]
     channels: Annotated[int, Field(ge=1, le=16)] = 3
     n_classes: Annotated[int, Field(ge=2, le=1000)] = 10
     learnable: bool = Field(True, description="class-dependent patterns, so accuracy can rise")
@@ -162,29 +247,21 @@ class FakeImages(_Data):
         0, description="seed of the class patterns (the task); fixed, so run seeds vary the samples, not the task"
     )
 
+    def info(self) -> DataInfo:
+        return DataInfo(self.TASK, (self.channels, self.image_size, self.image_size), self.n_classes)
 
-class SyntheticSegmentation(_Data):
+
+class SyntheticSegmentation(_DrawnImages):
     """Images of simple shapes with per-pixel masks, so a U-Net trains offline."""
 
+    TASK: ClassVar[str] = "segmentation"
     name: Literal["synthetic_segmentation"]
-    n_train: Annotated[int, Field(ge=1, le=1_000_000)] = 256
-    n_val: Annotated[int, Field(ge=1, le=1_000_000)] = 64
-    image_size: Annotated[int, Field(ge=8, le=512)] = 32
     n_classes: Annotated[int, Field(ge=2, le=16)] = 3
 
+    def info(self) -> DataInfo:
+        return DataInfo(self.TASK, (1, self.image_size, self.image_size), self.n_classes)
 
-DataParams = Annotated[
-    Union[Sine, LinearPlusNoise, EmnistLetters, Cifar10, Digits, Diabetes, FakeImages, SyntheticSegmentation],
-    Field(discriminator="name"),
-]
 
-DATASET_NAMES = (
-    "cifar10",
-    "diabetes",
-    "digits",
-    "emnist_letters",
-    "fake_images",
-    "linear_plus_noise",
-    "sine",
-    "synthetic_segmentation",
-)
+DataParams = union(_Data)
+DATA_SPECS = _Data.MEMBERS  # name -> spec class
+DATASET_NAMES = names(_Data)

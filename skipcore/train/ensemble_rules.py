@@ -42,15 +42,28 @@ def unsupported_reason(models: Sequence[nn.Module], datasets: Sequence[Dataset],
     return stacked_reason(models)
 
 
-STACKED_FAMILIES = ("plain_mlp", "telescope_mlp", "resnet_mlp", "highway_mlp", "dense_skip_mlp", "skip_layer_mlp")
+def stacked_families() -> tuple[str, ...]:
+    """The families whose declaration (`skipcore.models.family(..., stackable=True)`) says the
+    seed-ensemble path can stack them, sorted."""
+    from skipcore.models import registered
+
+    return tuple(sorted(name for name, fam in registered().items() if fam.stackable))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STACKED_FAMILIES":  # read from the declarations when first asked for
+        return stacked_families()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def spec_reason(spec: Any) -> Optional[str]:
     """Why runs of this (ExperimentSpec) spec cannot be trained as a seed ensemble, judged from
     the spec alone (None: try; `unsupported_reason` checks the built models and data again)."""
+    from skipcore.models import declaration
+
     family = spec.model.family
-    if family not in STACKED_FAMILIES:
-        return f"family {family} has no stacked forward (covered: {', '.join(STACKED_FAMILIES)})"
+    if not declaration(family).stackable:
+        return f"family {family} has no stacked forward (covered: {', '.join(stacked_families())})"
     if spec.train.skip_star is not None:
         return "skip*: each seed switches phase at its own epoch"
     if getattr(spec.model, "stochastic_depth", 1.0) < 1.0:

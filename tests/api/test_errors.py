@@ -72,6 +72,16 @@ def test_a_missing_family_asks_for_one_of_the_families(client):
     assert "missing" in message and all(f in message for f in FAMILIES), message
 
 
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("spec,field,typo,close,choices", [
+    (make_spec(model={"activation": "rleu"}), "model.activation", "rleu", "relu", "relu, tanh, sigmoid, gelu"),
+    (make_spec(train={"optimizer": "adma"}), "train.optimizer", "adma", "adam", "adam, adamw, sgd"),
+], ids=["model", "train"])
+def test_a_value_outside_a_choice_names_the_choices_of_the_spec(client, spec, field, typo, close, choices):
+    message = one(post(client, spec), field)
+    assert message == f"{typo!r} is not one of {choices}; did you mean {close!r}?", message
+
+
 def _bad_requests(client) -> list[tuple[str, str, object]]:
     """(method, path template, response) of 422s from each kind of source."""
     run_id = client.post("/v1/experiments", json=make_spec()).json()["runs"][0]["id"]

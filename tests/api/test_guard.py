@@ -36,9 +36,11 @@ def test_width_a_million_by_depth_50_is_refused_with_the_estimate(home):
     with client:
         r = client.post("/v1/experiments", json=make_spec(model={"width": 1_000_000, "depth": 50}))
     problem = _refused(settings, r, "model")
-    # 50 hidden layers of 10^6 x 10^6 weights: 5e13 parameters, whatever the small terms
-    assert 5.0e13 <= problem["estimate"]["parameters"] < 5.1e13, problem
-    assert "SKIPCORE_MAX_PARAMETERS" in problem["message"] and "50,000,1" in problem["message"]
+    # 50 hidden layers: the first reads the input, then 49 of 10^6 x 10^6 weights: 4.9e13 parameters,
+    # whatever the small terms
+    assert 4.9e13 <= problem["estimate"]["parameters"] < 4.91e13, problem
+    assert "SKIPCORE_MAX_PARAMETERS" in problem["message"]
+    assert f"{problem['estimate']['parameters']:,}" in problem["message"], problem
 
 
 def test_activation_memory_over_the_limit_names_the_batch(home):
@@ -64,7 +66,8 @@ def test_the_biggest_sweep_point_decides(home, widths, status):
         r = client.post("/v1/experiments", json=make_spec(model={"depth": 4}, sweep={"model.width": widths}))
     if status == 422:
         problem = _refused(settings, r, "model")
-        assert problem["estimate"]["parameters"] >= 4 * 2048 * 2048
+        # depth 4: the first layer reads the input, then three 2048 x 2048 hidden-to-hidden matrices
+        assert problem["estimate"]["parameters"] >= 3 * 2048 * 2048
     else:
         assert r.status_code == 201, r.text
         assert len(r.json()["runs"]) == 2
@@ -128,3 +131,39 @@ def test_estimates_bound_the_hand_counted_size_of_two_small_mlps(model, data, ba
     est = estimate(spec)
     assert weights <= est["parameters"] <= 3 * weights, est
     assert activations <= est["activation_bytes"] <= 4 * activations, est
+
+
+def test_a_cnn_under_the_parameter_limit_is_accepted(home):
+    """vanilla_cnn at full width has 307,946 parameters (counted from the built network in
+    tests/skipcore/test_declarations.py): a 1,000,000 limit lets it through."""
+    settings, client = _client(home, max_parameters=1_000_000)
+    spec = _with(model={"family": "vanilla_cnn"}, data={"name": "fake_images"})
+    with client:
+        r = client.post("/v1/experiments", json=spec)
+        assert r.status_code == 201, r.text
+        assert estimate(ExperimentSpec.model_validate(spec))["parameters"] == 307_946
+        # twice the width: about four times the parameters, over the limit
+        r = client.post("/v1/experiments", json=_with(model={"family": "vanilla_cnn", "width_mult": 2},
+                                                      data={"name": "fake_images"}))
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "resource_limit", r.text
+
+
+MODEL_FOR = {"synthetic_segmentation": {"family": "unet", "depth": 2, "base_channels": 4},
+             "fake_images": {"family": "resnet_cnn", "depth": 8, "widths": [4, 8, 8]},
+             "digits": {"family": "densenet_cnn", "growth_rate": 4, "block_layers": [1, 1], "init_channels": 4},
+             "diabetes": {"family": "highway_mlp", "depth": 2, "width": 8},
+             "linear_plus_noise": {"family": "dense_skip_mlp", "widths": [8, 6]},
+             "sine": {"family": "plain_mlp", "depth": 3, "width": 8}}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_FOR))
+def test_the_guard_counts_the_parameters_of_the_model_the_worker_builds(name):
+    """The data set as the worker loads it, the model as the worker builds it: the guard's
+    parameter estimate for the spec is that model's parameter count."""
+    from skipcore.data import load_dataset
+    from skipcore.models import build_model
+
+    spec = ExperimentSpec.model_validate(_with(model=MODEL_FOR[name], data={"name": name}))
+    data = load_dataset(spec.data, seed=0, root=".")
+    model = build_model(spec.model, data.info)
+    assert estimate(spec)["parameters"] == sum(p.numel() for p in model.parameters())

@@ -10,8 +10,8 @@ import torch
 
 from skipcore.data import load_dataset
 from skipcore.models import build_model
-from skipcore.probes import PROBES, init_model, run_with_init, wants_init
-from skipcore.spec import ExperimentSpec
+from skipcore.probes import init_model, run_with_init, wants_init
+from skipcore.spec import PROBE_NAMES, ExperimentSpec
 from skipcore.train import fit, seed_everything
 from skipcore.train.ensemble import build_models
 
@@ -32,7 +32,7 @@ def _equal(a, b):
 
 
 def test_only_identity_ratio_and_block_lesion_want_an_init_baseline():
-    assert {name for name in PROBES if wants_init(name)} == {"identity_ratio", "block_lesion"}
+    assert {name for name in PROBE_NAMES if wants_init(name)} == {"identity_ratio", "block_lesion"}
 
 
 @pytest.mark.parametrize("seed", [0, 3])

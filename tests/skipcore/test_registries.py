@@ -2,29 +2,29 @@
 
 import pytest
 import torch
-
-from skipcore.data import DATASETS
-from skipcore.data.base import DataInfo
-from skipcore.models import BUILDERS, build_model
-from skipcore.probes import PROBES
-from skipcore.spec import DATASET_NAMES, FAMILIES, PROBE_NAMES
-from skipcore.spec.models import IMAGE_FAMILIES
 from pydantic import TypeAdapter
-from skipcore.spec.models import ModelParams
+
+from skipcore.data import registered as registered_data
+from skipcore.data.base import DataInfo
+from skipcore.models import build_model
+from skipcore.models import registered as registered_families
+from skipcore.probes import probe_modules
+from skipcore.spec import DATASET_NAMES, FAMILIES, PROBE_NAMES
+from skipcore.spec.models import IMAGE_FAMILIES, ModelParams
 
 torch.set_num_threads(1)
 
 
 def test_builders_keys_equal_spec_families():
-    assert set(BUILDERS) == set(FAMILIES)
+    assert set(registered_families()) == set(FAMILIES)
 
 
 def test_probes_keys_equal_spec_probe_names():
-    assert set(PROBES) == set(PROBE_NAMES)
+    assert set(probe_modules()) == set(PROBE_NAMES)
 
 
 def test_datasets_keys_equal_spec_dataset_names():
-    assert set(DATASETS) == set(DATASET_NAMES)
+    assert set(registered_data()) == set(DATASET_NAMES)
 
 
 # Small but valid params per family; the rest are the spec defaults.
