@@ -199,7 +199,9 @@ def render(page: ReportPage) -> str:
         parts.append(f'<p class="muted">figures of the first {page.figure_runs} runs only; each run lists all its '
                      f"artifacts at /v1/runs/&lt;id&gt;/artifacts</p>")
     parts += ["<h2>Spec</h2>", f"<pre>{e(json.dumps(page.spec, indent=2))}</pre>"]
-    refresh = '<meta http-equiv="refresh" content="15">' if pending(page) else ""
+    # while runs go on, every 15 s; once they have ended and only figures are awaited, sooner
+    running = page.status in ("queued", "running", "cancelling")
+    refresh = f'<meta http-equiv="refresh" content="{15 if running else 3}">' if pending(page) else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width,initial-scale=1">{refresh}<link rel="icon" href="data:,"><title>{e(page.name)} · skipcore report</title>'
             f"<style>{CSS}</style></head><body><main>{''.join(parts)}</main></body></html>")

@@ -3,8 +3,8 @@
 The API sends tasks by name (`TASK_RUN`) after its transaction commits; the worker includes
 `worker.tasks` by string. `TASK_FIGURES` draws the figures an experiment lacks (the training
 curves' PNG/SVG of its runs, figures of stored probe results, the sweep chart once every run has
-finished); the worker sends it when an experiment's last run ends, the API when a page or a
-download asks for a figure not drawn yet (`send_figures`). It writes what it draws to the object
+finished); the worker sends it when an experiment's last run ends (for the chart), the API when a
+page or a download asks for a figure not drawn yet (`send_figures`). It writes what it draws to the object
 store and the artifacts table; nothing else draws. Delivery: acks_late + reject_on_worker_lost + prefetch 1, and a Redis
 visibility timeout longer than any run. The run table (lease + heartbeat), not the broker, is the
 source of truth: see `persistence.repo.runs.claim` and the sweeper.

@@ -8,10 +8,11 @@ never fails a run: any error is logged and the run goes on.
 
 While a run finishes, only the training curves' Vega-Lite spec is stored (the curve data inlined,
 a few ms): drawing their PNG and SVG with matplotlib takes 0.2-0.5 s, most of a short run's time.
-The figure task (`worker.tasks.figures_task`, `missing_figures` here) draws them afterwards: for
-the runs an experiment's report shows once its last run has ended, and for any run whose figure a
-page or a download asks for. It also draws probe figures missing beside a stored probe result
-(a run finished before that figure existed).
+The figure task (`worker.tasks.figures_task`, `missing_figures` here) draws them when they are
+asked for: by the report page for the runs it shows, or by a download of one of them. It also
+draws probe figures missing beside a stored probe result (a run finished before that figure
+existed). When an experiment's last run ends the task draws only the experiment's sweep chart
+(pure Python, milliseconds), so a sweep's next runs never wait behind pictures nobody opened.
 """
 
 from __future__ import annotations
@@ -125,10 +126,10 @@ def training_images(ctx: WorkerContext, run_id: str) -> list[str]:
 def missing_figures(ctx: WorkerContext, run_ids: Iterable[str]) -> list[str]:
     """Draw what each run lacks: the training PNG/SVG beside a stored spec, and the figure of each
     succeeded probe result that has none. Returns the names stored (`run_id/name`)."""
-    from skipcore import figures
-
     drawn: list[str] = []
     for run_id in run_ids:
+        from skipcore import figures  # matplotlib: imported only when there is a run to look at
+
         with session_scope(ctx.sessions) as s:
             have = {a.name for a in artifact_repo.list_for_run(s, run_id)}
             results = [(p.name, p.result) for p in probe_repo.for_run(s, run_id) if p.status == "succeeded"]

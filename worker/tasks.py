@@ -91,7 +91,8 @@ def record(ctx, run_id: str, outcome: Outcome) -> str:
 
 def _after_finish(ctx, run_id: str) -> None:
     """When this was the experiment's last run (the experiment's status, rolled up from its runs,
-    says it has ended), ask for its figures: `figures_task`, after this run's message is done."""
+    says it has ended), ask for its sweep chart: `figures_task` with no runs, after this run's
+    message is done (the runs' pictures are drawn when a page asks for them)."""
     def ended(s) -> str | None:
         run = run_repo.get(s, run_id)
         return run.experiment_id if run is not None and run.experiment.status in FINISHED else None
@@ -99,7 +100,7 @@ def _after_finish(ctx, run_id: str) -> None:
     try:
         exp_id = in_session(ctx.sessions, ended)
         if exp_id is not None:
-            send_figures(app, exp_id)
+            send_figures(app, exp_id, [])
     except Exception:  # noqa: BLE001 - figures never fail a run
         log.exception("could not ask for the figures after run %s", run_id)
 
