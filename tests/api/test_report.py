@@ -40,8 +40,18 @@ def served(tmp_path_factory):
         assert r.status_code == 201, r.text
         exp = service.wait_for(client, f"/v1/experiments/{r.json()['id']}", {"succeeded", "failed"}, timeout=150)
         assert exp["status"] == "succeeded", exp
+        _wait_chart(home, exp["id"])  # before any page asks for it: the worker's own doing
         _wait_figures(client, exp["id"])
         yield url, client, exp, home
+
+
+def _wait_chart(home, exp_id: str, timeout: float = 60) -> None:
+    """The worker stores the sweep chart when the experiment's last run ends (no page asked for it)."""
+    doc = home / "objects" / "experiments" / exp_id / "figures.json"
+    deadline = time.monotonic() + timeout
+    while not doc.is_file():
+        assert time.monotonic() < deadline, f"no sweep chart stored for {exp_id} after {timeout}s"
+        time.sleep(0.2)
 
 
 def _wait_figures(client: httpx.Client, exp_id: str, timeout: float = 120) -> str:

@@ -4,11 +4,13 @@ yet writes nothing (no object, no row) and asks the figure task for it instead."
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from persistence.db import session_scope
@@ -44,6 +46,7 @@ def finished_experiment(client: TestClient, state) -> tuple[str, str]:
 SERVE_EVERYTHING = r"""
 import sys
 from pathlib import Path
+import pytest
 from fastapi.testclient import TestClient
 from api.main import create_app
 from persistence.schema import upgrade
@@ -86,45 +89,46 @@ def _objects(home: Path) -> set[str]:
 
 def _figure_requests(settings) -> list[list]:
     msgs = [json.loads(p.read_text()) for p in queued_messages(settings)]
-    return [json.loads(__import__("base64").b64decode(m["body"])) for m in msgs if m["headers"]["task"] == TASK_FIGURES]
+    return [json.loads(base64.b64decode(m["body"])) for m in msgs if m["headers"]["task"] == TASK_FIGURES]
 
 
-def test_a_figure_not_drawn_yet_answers_202_writes_nothing_and_asks_the_worker(home):
+@pytest.fixture
+def served(home):
+    """(settings, client, app state, experiment id, run id) on SQLite, one finished experiment."""
     from api.main import create_app
 
     settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}")
     upgrade(str(settings.database_url))
     with TestClient(create_app(settings, sweeper=False)) as client:
         state = client.app.state.skipcore
-        exp_id, run_id = finished_experiment(client, state)
-        before_objects = _objects(home)
-        before = sorted(a["name"] for a in client.get(f"/v1/runs/{run_id}/artifacts").json()["items"])
-        assert before == ["figures/training.vl.json"]  # listing draws nothing
-        r = client.get(f"/v1/runs/{run_id}/artifacts/figures/training.png")
-        assert r.status_code == 202 and int(r.headers["retry-after"]) > 0, r.text
-        assert "being drawn" in r.json()["detail"]
-        page = client.get(f"/v1/experiments/{exp_id}/report")
-        assert page.status_code == 200
-        assert "training: being drawn by the worker" in page.text and "the sweep chart is being drawn" in page.text
-        assert '<meta http-equiv="refresh"' in page.text  # the page comes back for the figures
-        assert client.get(f"/v1/runs/{run_id}/artifacts/figures/nope.png").status_code == 404  # nothing to draw
-        after = sorted(a["name"] for a in client.get(f"/v1/runs/{run_id}/artifacts").json()["items"])
-        assert after == before and _objects(home) == before_objects
+        yield (settings, client, state, *finished_experiment(client, state))
+
+
+def test_a_figure_not_drawn_yet_answers_202_writes_nothing_and_asks_the_worker(home, served):
+    settings, client, state, exp_id, run_id = served
+    before_objects = _objects(home)
+    before = sorted(a["name"] for a in client.get(f"/v1/runs/{run_id}/artifacts").json()["items"])
+    assert before == ["figures/training.vl.json"]  # listing draws nothing
+    r = client.get(f"/v1/runs/{run_id}/artifacts/figures/training.png")
+    assert r.status_code == 202 and int(r.headers["retry-after"]) > 0, r.text
+    assert "being drawn" in r.json()["detail"]
+    page = client.get(f"/v1/experiments/{exp_id}/report")
+    assert page.status_code == 200
+    assert "training: being drawn by the worker" in page.text and "the sweep chart is being drawn" in page.text
+    assert '<meta http-equiv="refresh"' in page.text  # the page comes back for the figures
+    assert client.get(f"/v1/runs/{run_id}/artifacts/figures/nope.png").status_code == 404  # nothing to draw
+    after = sorted(a["name"] for a in client.get(f"/v1/runs/{run_id}/artifacts").json()["items"])
+    assert after == before and _objects(home) == before_objects
     requests = _figure_requests(settings)
     asked = [args for args, _, _ in requests]
     assert [exp_id, [run_id]] in asked and [exp_id, None] in asked, asked
 
 
-def test_the_report_inlines_the_sweep_chart_the_worker_stored(home):
-    from api.main import create_app
+def test_the_report_inlines_the_sweep_chart_the_worker_stored(served):
     from persistence.queue import experiment_figures_key
 
-    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}")
-    upgrade(str(settings.database_url))
-    with TestClient(create_app(settings, sweeper=False)) as client:
-        state = client.app.state.skipcore
-        exp_id, _ = finished_experiment(client, state)
-        svg = '<svg xmlns="http://www.w3.org/2000/svg" class="stored-chart"></svg>'
-        state.store.put(experiment_figures_key(exp_id), json.dumps({"sweep_svg": svg, "metric": "val_loss"}).encode())
-        page = client.get(f"/v1/experiments/{exp_id}/report").text
+    _, client, state, exp_id, _ = served
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" class="stored-chart"></svg>'
+    state.store.put(experiment_figures_key(exp_id), json.dumps({"sweep_svg": svg, "metric": "val_loss"}).encode())
+    page = client.get(f"/v1/experiments/{exp_id}/report").text
     assert svg in page and "sweep chart is" not in page
