@@ -1,24 +1,30 @@
 """Render a run's figures and store them as artifacts: `figures/<name>.png`, `.svg` (kind `figure`) and
-`figures/<name>.vl.json` (kind `vega`, a Vega-Lite v5 spec with the data inlined).
+`figures/<name>.vl.json` (kind `vega`, a Vega-Lite v5 spec with the data inlined). The worker is
+the only place figures are drawn; the API serves the stored bytes.
 
 `probe_figure` after each succeeded probe (`skipcore.figures.FIGURES`); `training_figure` once per
 run, from the train/val loss (and accuracy) history read back from the database. Drawing a figure
 never fails a run: any error is logged and the run goes on.
 
-The training figure's PNG and SVG are not drawn here: the worker stores its Vega-Lite spec (the
-curve data inlined, a few ms) and the API draws the two from it on first request
-(`api/lazy_figures.py`). Drawing them with matplotlib took 0.2-0.5 s of every run: most of a
-short run's time, for pictures most runs never show.
+While a run finishes, only the training curves' Vega-Lite spec is stored (the curve data inlined,
+a few ms): drawing their PNG and SVG with matplotlib takes 0.2-0.5 s, most of a short run's time.
+The figure task (`worker.tasks.figures_task`, `missing_figures` here) draws them when they are
+asked for: by the report page for the runs it shows, or by a download of one of them. It also
+draws probe figures missing beside a stored probe result (a run finished before that figure
+existed). When an experiment's last run ends the task draws only the experiment's sweep chart
+(pure Python, milliseconds), so a sweep's next runs never wait behind pictures nobody opened.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from persistence.db import session_scope
+from persistence.repo import artifacts as artifact_repo
 from persistence.repo import metrics as metrics_repo
+from persistence.repo import probes as probe_repo
 from worker.context import WorkerContext
 from worker.reporter import record_any
 
@@ -70,8 +76,8 @@ def _history(ctx: WorkerContext, run_id: str) -> dict[str, list[tuple[int, Optio
 
 def training_figure(ctx: WorkerContext, run_id: str) -> list[str]:
     """Store the training curves' Vega-Lite spec (`figures/training.vl.json`) from the run's metric
-    history. Returns the names the figure is served under: `.png` and `.svg` too, which the API
-    draws from that spec when they are first listed or downloaded."""
+    history. Returns the names the figure is served under: `.png` and `.svg` too, which the figure
+    task draws from that spec (`training_images`)."""
     try:
         from skipcore import figures
 
@@ -84,3 +90,54 @@ def training_figure(ctx: WorkerContext, run_id: str) -> list[str]:
     except Exception:  # noqa: BLE001
         log.exception("training figure of run %s failed", run_id)
         return []
+
+
+def _curves(vega: dict[str, Any]) -> dict[str, list[tuple[Any, Any]]]:
+    history: dict[str, list[tuple[Any, Any]]] = {}
+    for row in vega["data"]["values"]:
+        history.setdefault(row["metric"], []).append((row["epoch"], row["value"]))
+    return history
+
+
+def training_images(ctx: WorkerContext, run_id: str) -> list[str]:
+    """Draw and store `figures/training.png` and `.svg` from the stored Vega-Lite spec (the same
+    curves, so the three agree). Returns the names stored; none when the spec is missing or the
+    figure cannot be drawn (logged)."""
+    try:
+        from skipcore import figures
+
+        with session_scope(ctx.sessions) as s:
+            spec = artifact_repo.get(s, run_id, "figures/training.vl.json")
+            uri = spec.uri if spec is not None else None
+        if uri is None:
+            return []
+        fig = figures.training_curves(_curves(json.loads(ctx.store.get(uri))))
+        if fig is None:
+            return []
+        names = [("figures/training.png", fig.png, "image/png"), ("figures/training.svg", fig.svg, "image/svg+xml")]
+        for name, blob, content_type in names:
+            record_any(ctx, run_id, name, "figure", blob, content_type)
+        return [n for n, _, _ in names]
+    except Exception:  # noqa: BLE001 - a figure never fails its caller
+        log.exception("drawing the training figure of run %s failed", run_id)
+        return []
+
+
+def missing_figures(ctx: WorkerContext, run_ids: Iterable[str]) -> list[str]:
+    """Draw what each run lacks: the training PNG/SVG beside a stored spec, and the figure of each
+    succeeded probe result that has none. Returns the names stored (`run_id/name`)."""
+    drawn: list[str] = []
+    for run_id in run_ids:
+        from skipcore import figures  # matplotlib: imported only when there is a run to look at
+
+        with session_scope(ctx.sessions) as s:
+            have = {a.name for a in artifact_repo.list_for_run(s, run_id)}
+            results = [(p.name, p.result) for p in probe_repo.for_run(s, run_id) if p.status == "succeeded"]
+        names: list[str] = []
+        if "figures/training.vl.json" in have and not {"figures/training.png", "figures/training.svg"} <= have:
+            names += training_images(ctx, run_id)
+        for name, result in results:
+            if name in figures.FIGURES and f"figures/{name}.png" not in have:
+                names += probe_figure(ctx, run_id, name, result or {})
+        drawn += [f"{run_id}/{n}" for n in names]
+    return drawn

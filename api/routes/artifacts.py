@@ -1,17 +1,22 @@
-"""Artifacts: list with signed, short-lived download URLs; download by signature or API key."""
+"""Artifacts: list with signed, short-lived download URLs; download by signature or API key.
+
+Both read only: what is listed and served is what the worker stored. A figure's PNG or SVG that
+the worker has not drawn yet (its Vega-Lite spec is stored) answers 202 with `Retry-After`, and
+the figure task is asked to draw it.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from api import lazy_figures
 from api.deps import RunDep, SessionDep, StateDep, get_principal, visible_run
 from api.errors import not_found
 from api.schemas import ArtifactList, ArtifactOut
 from api.signing import signed_url, verify
+from persistence.queue import send_figures
 from persistence.repo import artifacts as repo
 
 router = APIRouter(prefix="/v1/runs", tags=["artifacts"])
@@ -27,8 +32,6 @@ def list_artifacts(request: Request, state: StateDep, session: SessionDep, run: 
     run_id = run.id
     key, ttl = state.settings.signing_key(), state.settings.url_ttl_seconds
     arts = repo.list_for_run(session, run_id)
-    if lazy_figures.pending(a.name for a in arts) and lazy_figures.render(session, state.store, run_id):
-        arts = repo.list_for_run(session, run_id)  # the training figure, drawn now (once)
     return ArtifactList(items=[
         ArtifactOut(name=a.name, kind=a.kind, size=a.size, sha256=a.sha256, content_type=a.content_type,
                     url=str(request.base_url).rstrip("/") + signed_url(key, _path(run_id, a.name), ttl))
@@ -39,6 +42,7 @@ def list_artifacts(request: Request, state: StateDep, session: SessionDep, run: 
 @router.get("/{run_id}/artifacts/{name:path}", summary="Download an artifact's bytes", response_class=StreamingResponse,
             responses={200: {"description": "the artifact's bytes, with its content type",
                              "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                       202: {"description": "a figure the worker is drawing now; retry after `Retry-After` seconds"},
                        403: {"description": "bad or expired signature"}, 404: {"description": "unknown run or artifact"}})
 def download_artifact(
     request: Request,
@@ -52,13 +56,16 @@ def download_artifact(
     if sig is not None or expires is not None:
         if sig is None or expires is None or not verify(state.settings.signing_key(), _path(run_id, name), expires, sig):
             raise HTTPException(403, "the download link is invalid or has expired; list the artifacts again")
-        visible_run(session, None, run_id)
+        run = visible_run(session, None, run_id)
     else:
-        visible_run(session, get_principal(state, request.headers.get("authorization")), run_id)
+        run = visible_run(session, get_principal(state, request.headers.get("authorization")), run_id)
     art = repo.get(session, run_id, name)  # the name is looked up, never joined into a path
-    if art is None and lazy_figures.is_lazy(name) and lazy_figures.render(session, state.store, run_id):
-        art = repo.get(session, run_id, name)  # drawn on this first request
     if art is None:
+        stem, dot, ext = name.rpartition(".")
+        if dot and ext in ("png", "svg") and stem.startswith("figures/") and repo.get(session, run_id, f"{stem}.vl.json"):
+            send_figures(state.celery, run.experiment_id, [run_id])
+            return JSONResponse(status_code=202, headers={"Retry-After": "2"}, content={
+                "detail": f"{name} is being drawn by the worker; retry shortly", "run_id": run_id, "name": name})
         raise not_found("artifact", name)
     return StreamingResponse(
         state.store.open(art.uri),  # uri = the object store key the worker wrote

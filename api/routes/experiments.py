@@ -1,20 +1,27 @@
-"""Experiments: submit (validated, stored, queued after commit), list, get, cancel."""
+"""Experiments: submit (validated, stored, queued after commit), list, get, cancel.
+
+The submit route declares its body (`ExperimentSpec`), so FastAPI validates it and the OpenAPI
+document describes it; `SpecBodyRoute` reads that body as JSON whatever its Content-Type says
+(as the service always has) and words the errors about the body as a whole (empty, not JSON, not
+an object) plainly. Every error then goes through `api.errors`, the one 422 shape.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 
 from api.convert import experiment_out
 from api.deps import ExperimentDep, ReadKey, SessionDep, StateDep, WriteKey
-from api.errors import spec_error, unprocessable
+from api.errors import unprocessable
 from api.guard import check_resources
 from api.schemas import UNPROCESSABLE, ExperimentOut, ExperimentPage, FieldErrors
 from persistence.models import STATUSES
@@ -23,7 +30,56 @@ from persistence.repo import experiments as repo
 from skipcore.spec import ExperimentSpec, json_schema
 
 log = logging.getLogger("skipcore.api")
-router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+_OBJECT_TYPES = ("model_attributes_type", "model_type", "dict_type")
+
+
+def _whole_body(e: dict[str, Any]) -> dict[str, Any]:
+    """An error about the body as a whole, in plain words (others are left to `api.errors`)."""
+    loc, kind = tuple(e.get("loc", ())), e.get("type")
+    if kind == "json_invalid":
+        at = f" (at character {loc[1]})" if len(loc) > 1 else ""
+        return {**e, "loc": ("body",), "msg": f"not valid JSON: {(e.get('ctx') or {}).get('error', 'unreadable')}{at}"}
+    if loc != ("body",):
+        return e
+    if kind == "missing":
+        return {**e, "msg": "the body is empty; send an experiment spec as JSON"}
+    if kind in _OBJECT_TYPES:
+        got = type(e.get("input")).__name__
+        return {**e, "type": "object_type", "msg": f"the spec must be a JSON object, got {got}"}
+    return e
+
+
+class SpecBodyRoute(APIRoute):
+    """A route whose declared body is read as JSON whatever the Content-Type header says, with
+    errors about the body as a whole worded plainly (`_whole_body`)."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def route(request: Request) -> Response:
+            body = await request.body()
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "input": None,
+                                               "msg": f"not valid JSON: not UTF-8 text ({exc.reason})"}]) from exc
+
+            async def replay() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"content-type"]
+            scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            try:
+                return await handler(Request(scope, replay))
+            except RequestValidationError as exc:
+                raise RequestValidationError([_whole_body(e) for e in exc.errors()], body=exc.body) from exc
+
+        return route
+
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"], route_class=SpecBodyRoute)
 
 _EXAMPLE = {
     "name": "telescope-d50",
@@ -37,7 +93,7 @@ _EXAMPLE = {
 
 
 async def raw_body(request: Request) -> bytes:
-    return await request.body()
+    return await request.body()  # the bytes FastAPI validated the spec from (read once, kept by the request)
 
 
 def enqueue(state: Any, run_ids: list[str]) -> None:
@@ -61,36 +117,23 @@ def enqueue(state: Any, run_ids: list[str]) -> None:
                413: {"description": "body over the size limit"},
                422: {"model": FieldErrors, "description": "invalid spec; `detail` lists each field and why"},
                429: {"description": "too many submissions; see Retry-After"}},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/ExperimentSpec"}, "example": _EXAMPLE}}}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
 )
 def create_experiment(
     state: StateDep,
     session: SessionDep,
     principal: WriteKey,
+    spec: Annotated[ExperimentSpec, Body(description="the experiment spec (unknown keys are refused)")],
     body: Annotated[bytes, Depends(raw_body)],
     response: Response,
     idempotency_key: Annotated[Optional[str], Header(max_length=200)] = None,
 ):
-    if not body.strip():
-        return unprocessable([{"field": "body", "message": "the body is empty; send an experiment spec as JSON",
-                               "type": "missing"}])
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return unprocessable([{"field": "body", "message": f"not valid JSON: {exc}", "type": "json_invalid"}])
-    if not isinstance(data, dict):
-        return unprocessable([{"field": "body", "message": f"the spec must be a JSON object, got {type(data).__name__}",
-                               "type": "object_type"}])
-    try:
-        spec = ExperimentSpec.model_validate(data)
-    except ValidationError as exc:
-        return spec_error(exc)
     problem = check_resources(spec, state.settings)
     if problem is not None:
         return unprocessable([problem])
 
-    body_hash = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # the body as sent (not the spec with its defaults): the same key with another body is a conflict
+    body_hash = hashlib.sha256(json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     plans = spec.expand()
     try:
         # the idempotency check is folded into the INSERT (ON CONFLICT DO NOTHING): a reused key

@@ -6,7 +6,6 @@ point and seed, the /aggregate answer, and probe results fetched on demand (cach
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import dataclass, field
@@ -129,7 +128,3 @@ def sizes(spec: dict[str, Any]) -> str:
     train = f"{t['optimizer']} lr={t['lr']}, {t['epochs']} epochs, batch {t.get('batch_size') or 'full'}"
     sweep = "; sweep " + ", ".join(f"{k} ∈ {v}" for k, v in (spec.get("sweep") or {}).items()) if spec.get("sweep") else ""
     return f"{model} | {data} | {train}{sweep} | seeds {spec['seeds']}"
-
-
-def copy_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(spec)

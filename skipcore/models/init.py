@@ -90,10 +90,3 @@ def draw_(t: Tensor, scheme: str, *, fan_in: int, activation: str = "relu", bias
     else:
         t.normal_(0.0, 1.0, generator=generator).mul_(gain(activation) / math.sqrt(fan_in))
     return t
-
-
-def init_linears(module: nn.Module, scheme: str, *, activation: str = "relu") -> None:
-    """Apply `init_layer` to every nn.Linear inside `module`."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            init_layer(m, scheme, activation=activation)

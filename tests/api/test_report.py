@@ -1,5 +1,7 @@
 """GET /v1/experiments/{id}/report on the real embedded service (API + a real Celery worker), read by
-HTTP and by headless Chromium: run rows, figures the worker stored, the aggregate across seeds, the spec.
+HTTP and by headless Chromium: run rows, figures the worker stored, the aggregate across seeds, the
+sweep chart the worker drew once the runs had finished, the spec. The worker draws the figures after
+the last run ends, so the fixtures wait for the page to have no placeholder left.
 
 Chromium is required (Debian: `apt-get install -y chromium`); without it the browser test FAILS.
 """
@@ -18,6 +20,7 @@ import matplotlib.image as mpimg
 import pytest
 
 from api import report
+from skipcore import charts
 from tests import browser, service
 from tests.factories import make_spec
 
@@ -37,7 +40,27 @@ def served(tmp_path_factory):
         assert r.status_code == 201, r.text
         exp = service.wait_for(client, f"/v1/experiments/{r.json()['id']}", {"succeeded", "failed"}, timeout=150)
         assert exp["status"] == "succeeded", exp
+        _wait_chart(home, exp["id"])  # before any page asks for it: the worker's own doing
+        _wait_figures(client, exp["id"])
         yield url, client, exp, home
+
+
+def _wait_chart(home, exp_id: str, timeout: float = 60) -> None:
+    """The worker stores the sweep chart when the experiment's last run ends (no page asked for it)."""
+    doc = home / "objects" / "experiments" / exp_id / "figures.json"
+    deadline = time.monotonic() + timeout
+    while not doc.is_file():
+        assert time.monotonic() < deadline, f"no sweep chart stored for {exp_id} after {timeout}s"
+        time.sleep(0.2)
+
+
+def _wait_figures(client: httpx.Client, exp_id: str, timeout: float = 120) -> str:
+    """The report page once the worker has drawn every figure it shows (no placeholder left)."""
+    deadline = time.monotonic() + timeout
+    while 'class="pending"' in (page := client.get(f"/v1/experiments/{exp_id}/report").text):
+        assert time.monotonic() < deadline, f"figures of {exp_id} still not drawn after {timeout}s"
+        time.sleep(0.2)
+    return page
 
 
 def _wait_epochs(client: httpx.Client, run_id: str, epochs: int, timeout: float = 120) -> None:
@@ -64,6 +87,7 @@ def stopped(served):
     assert client.post(f"/v1/runs/{long_run['id']}/cancel").status_code == 202
     exp = service.wait_for(client, f"/v1/experiments/{exp['id']}", {"succeeded", "failed", "cancelled"}, timeout=150)
     assert sorted(run["status"] for run in exp["runs"]) == ["cancelled", "failed"], exp["runs"]
+    _wait_figures(client, exp["id"])
     return exp
 
 
@@ -175,7 +199,7 @@ def _svg_y(svg: str) -> tuple[list[str], callable]:
 
 def test_the_sweep_chart_never_draws_a_positive_metrics_ci_below_zero_and_has_round_ticks():
     stat = lambda mean, lo, hi, values: {"mean": mean, "ci95": [lo, hi], "n": len(values), "values": values}  # noqa: E731
-    svg = report.sweep_svg(_points({2: stat(0.01419, -0.0158, 0.0442, [0.001, 0.003, 0.038]),
+    svg = charts.sweep_svg(_points({2: stat(0.01419, -0.0158, 0.0442, [0.001, 0.003, 0.038]),
                                     4: stat(0.009462, 0.0051, 0.0138, [0.008, 0.009, 0.011]),
                                     8: stat(0.02107, 0.0127, 0.0294, [0.018, 0.021, 0.024])}), "val_loss")
     labels, value_at = _svg_y(svg)
@@ -192,7 +216,7 @@ def test_the_sweep_chart_never_draws_a_positive_metrics_ci_below_zero_and_has_ro
 
 
 def test_the_sweep_chart_shows_the_seeds_of_a_point_with_fewer_than_3():
-    svg = report.sweep_svg(_points({2: {"mean": 0.3, "ci95": [-1.0, 1.6], "n": 2, "values": [0.25, 0.35]},
+    svg = charts.sweep_svg(_points({2: {"mean": 0.3, "ci95": [-1.0, 1.6], "n": 2, "values": [0.25, 0.35]},
                                     4: {"mean": 0.12, "ci95": [0.1, 0.14], "n": 3, "values": [0.11, 0.12, 0.13]}}),
                            "val_loss")
     assert svg.count('class="seed"') == 2 and svg.count('class="ci"') == 1
