@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RunDep, StateDep
+from api.deps import RunDep, SessionDep, StateDep
 from api.live import BATCH, Event, Hub
 from persistence.models import FINISHED
 
@@ -48,6 +48,7 @@ def _final(event: Event) -> bool:
 async def run_events(
     request: Request,
     run: RunDep,
+    session: SessionDep,
     state: StateDep,
     last_event_id: Annotated[Optional[str], Header()] = None,
     after: Annotated[Optional[int], Query(description="same as Last-Event-ID, for clients that cannot set headers")] = None,
@@ -59,6 +60,7 @@ async def run_events(
         except ValueError:
             start = None
     run_id, finished_already = run.id, run.status in FINISHED
+    session.close()  # the request's session would otherwise hold a pooled connection as long as the stream
     live = hub(state)
 
     async def stream() -> AsyncIterator[str]:

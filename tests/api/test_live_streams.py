@@ -1,5 +1,6 @@
 """Many SSE streams on one run, production profile (`skipcore api` on Postgres + Redis, a process of
-its own): every stream gets every event in order, idle streams cost the database nothing per client,
+its own): more streams than the API's database pool all open (a stream holds no pooled connection),
+every stream gets every event in order, idle streams cost the database nothing per client,
 and a write by another process (as the worker's) reaches the streams through Postgres NOTIFY, not
 the API's slow fallback poll. The writes are the worker's repo calls, made from this process."""
 
@@ -19,7 +20,7 @@ from persistence.repo import runs as run_repo
 from tests import service
 from tests.factories import make_spec
 
-STREAMS = 20
+STREAMS = 40  # more than one API process's database pool (10 + 20 overflow): a stream holds no connection
 T0 = 1.7e9
 
 
