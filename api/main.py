@@ -85,7 +85,8 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True, ann
         task = asyncio.create_task(sweeper_loop.run(state)) if sweeper else None
         await hub.start()  # one event listener (or poller) per process for every SSE stream
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.to_thread(warmup.warm_broker, state.celery), WARMUP_SECONDS)
+            await asyncio.wait_for(asyncio.gather(asyncio.to_thread(warmup.warm_broker, state.celery),
+                                                  asyncio.to_thread(warmup.fill_pool, engine)), WARMUP_SECONDS)
         warmup.freeze_startup_objects()
         if announce and not settings.require_auth:
             log.warning("authentication is OFF (embedded profile): serve on 127.0.0.1 only")
