@@ -12,7 +12,7 @@ from typing import Optional
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
-from api import docs, errors, examples, sweeper as sweeper_loop, telemetry
+from api import docs, errors, examples, live, sweeper as sweeper_loop, telemetry, warmup
 from api.body_limit import BodyLimit
 from api.routes import artifacts, experiments, front, health, probes, report, results, runs, stream
 from api.schemas import FieldErrors
@@ -26,6 +26,7 @@ from skipcore.spec import ExperimentSpec
 
 log = logging.getLogger("skipcore.api")
 GZIP_MIN_BYTES = 4096
+WARMUP_SECONDS = 5.0
 
 
 class Timing:
@@ -77,12 +78,20 @@ def create_app(settings: Optional[Settings] = None, *, sweeper: bool = True, ann
         celery=make_celery(settings),
     )
 
+    state.extras["live"] = hub = live.Hub(state.sessions, str(settings.database_url))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         task = asyncio.create_task(sweeper_loop.run(state)) if sweeper else None
+        await hub.start()  # one event listener (or poller) per process for every SSE stream
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(asyncio.to_thread(warmup.warm_broker, state.celery),
+                                                  asyncio.to_thread(warmup.fill_pool, engine)), WARMUP_SECONDS)
+        warmup.freeze_startup_objects()
         if announce and not settings.require_auth:
             log.warning("authentication is OFF (embedded profile): serve on 127.0.0.1 only")
         yield
+        await hub.stop()
         if task:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

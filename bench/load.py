@@ -62,6 +62,8 @@ def main() -> int:
 
         spec = tiny_spec(name="load")
         latencies: list[float] = []
+        timeline: list[tuple[float, float, int]] = []  # (start offset, latency, request index)
+        t_start = [0.0]
         errors: list[str] = []
         lock = threading.Lock()
         counter = iter(range(args.requests))
@@ -76,6 +78,7 @@ def main() -> int:
                     if i is None:
                         return
                     t0 = time.perf_counter()
+                    started = t0 - t_start[0]
                     try:
                         if args.get:
                             r = c.get(args.get)
@@ -89,6 +92,7 @@ def main() -> int:
                     dt = time.perf_counter() - t0
                     with lock:
                         latencies.append(dt)
+                        timeline.append((started, dt, i))
                         if err:
                             errors.append(err)
 
@@ -96,6 +100,7 @@ def main() -> int:
         threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
         for t in threads:
             t.start()
+        t_start[0] = time.perf_counter()
         barrier.wait()
         t0 = time.perf_counter()
         for t in threads:
@@ -117,6 +122,11 @@ def main() -> int:
         print(f"errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
         print(f"latency p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
         print(f"throughput {len(lat) / wall:.1f} requests/s")
+        slow = sorted(timeline, key=lambda x: -x[1])[: max(1, len(lat) // 100)]
+        print("slowest 1%: " + ", ".join(f"{dt * 1000:.0f} ms at {at:.2f}s (#{i})" for at, dt, i in slow))
+        rest = sorted(dt for at, dt, i in timeline if i >= args.clients * 2)
+        if len(rest) > 100:
+            print(f"without each client's first two requests: p99 {statistics.quantiles(rest, n=100)[98] * 1000:.1f} ms")
         print(f"experiments in the database {n} (distinct keys {keys}); replays {set(replays)}")
         ok = not errors and (bool(args.get) or (n == args.requests == keys and set(replays) == {200}))
         print("OK" if ok else "FAILED")

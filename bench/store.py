@@ -78,7 +78,9 @@ def bench_api(n_points: int, reads: int) -> None:
             ctx.engine.dispose()
             url = f"/v1/runs/{run_id}/metrics/train_loss"
             for label, params, enc in [("full, identity", {}, "identity"), ("full, gzip", {}, "gzip"),
-                                       ("max_points=1000", {"max_points": 1000}, "gzip")]:
+                                       ("full, columns", {"format": "columns"}, "identity"),
+                                       ("max_points=1000", {"max_points": 1000}, "gzip"),
+                                       ("max_points, columns", {"max_points": 1000, "format": "columns"}, "gzip")]:
                 ts, size = [], 0
                 for _ in range(reads + 1):
                     t0 = time.perf_counter()
@@ -86,7 +88,7 @@ def bench_api(n_points: int, reads: int) -> None:
                         size = sum(len(b) for b in resp.iter_raw())
                     ts.append(time.perf_counter() - t0)
                 ts = ts[1:]
-                print(f"api      GET {label:16s}: median {statistics.median(ts) * 1e3:.1f} ms (min {min(ts) * 1e3:.1f}, "
+                print(f"api      GET {label:19s}: median {statistics.median(ts) * 1e3:.1f} ms (min {min(ts) * 1e3:.1f}, "
                       f"max {max(ts) * 1e3:.1f}), {size:,} bytes on the wire", flush=True)
 
 

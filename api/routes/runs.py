@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
+
+import orjson
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select
@@ -58,15 +59,17 @@ def metric_history(
     cursor: Annotated[Optional[str], Query(max_length=40)] = None,
     step_min: Annotated[Optional[int], Query()] = None,
     step_max: Annotated[Optional[int], Query()] = None,
+    format: Annotated[Literal["points", "columns"], Query(
+        description="`points` (the default): `points: [{step, value, time}]`; `columns`: the same history "
+                    "as `steps: [...]`, `values: [...]`, `times: [...]` (for charts: fewer bytes, faster to encode and to parse)")] = "points",
 ):
-    keys = metrics_repo.keys(session, run.id)
-    if key not in keys:
-        raise unknown_name("metric", key, keys, where="this run")
+    columns = format == "columns"
     if max_points is not None:
         # `downsampled` says whether points were dropped: a history that fits is returned whole
         fits = _count_upto(session, run.id, key, max_points + 1, step_min, step_max) <= max_points
         pts = metrics_repo.downsample(session, run.id, key, max_points, step_min=step_min, step_max=step_max)
-        return _history(key, pts, None, downsampled=not fits)
+        _known_key(session, run.id, key, pts)
+        return _history(key, pts, None, downsampled=not fits, columns=columns)
     after = None
     if cursor:
         try:
@@ -77,7 +80,17 @@ def metric_history(
     n = min(limit or settings.history_page_max, settings.history_page_max)
     pts, nxt = metrics_repo.history(session, run.id, key, after_step=after, limit=n, step_min=step_min,
                                     step_max=step_max)
-    return _history(key, pts, None if nxt is None else str(nxt))
+    _known_key(session, run.id, key, pts)
+    return _history(key, pts, None if nxt is None else str(nxt), columns=columns)
+
+
+def _known_key(session, run_id: str, key: str, pts) -> None:
+    """404 naming the run's metrics when `key` is not one of them (asked only when no point came
+    back: a key with points exists, so a read of a known key costs no extra query)."""
+    if not pts:
+        keys = metrics_repo.keys(session, run_id)
+        if key not in keys:
+            raise unknown_name("metric", key, keys, where="this run")
 
 
 def _count_upto(session, run_id: str, key: str, cap: int, step_min: Optional[int], step_max: Optional[int]) -> int:
@@ -90,20 +103,19 @@ def _count_upto(session, run_id: str, key: str, cap: int, step_min: Optional[int
     return session.scalar(select(func.count()).select_from(stmt.limit(cap).subquery())) or 0
 
 
-def _history(key: str, pts, next_cursor: Optional[str], downsampled: bool = False) -> Response:
-    """The MetricHistory body as compact JSON bytes, written directly: validating and dumping
-    10^5 pydantic Points cost more than the query. A worker stamps one time per flush of an
-    epoch's scalars, so the ISO strings are memoised per distinct time."""
-    times: dict[float, str] = {}
-    parts = []
-    for s, v, t in pts:  # int and finite float reprs are JSON; None -> null; the ISO string needs no escaping
-        ts = times.get(t)
-        if ts is None:
-            ts = times[t] = iso_ts(t)
-        parts.append(f'{{"step":{s},"value":{"null" if v is None else repr(float(v))},"time":"{ts}"}}')
-    tail = json.dumps({"next_cursor": next_cursor, "downsampled": downsampled}, separators=(",", ":"))[1:]
-    body = f'{{"key":{json.dumps(key)},"points":[{",".join(parts)}],{tail}'
-    return Response(body, media_type="application/json")
+def _history(key: str, pts, next_cursor: Optional[str], downsampled: bool = False, columns: bool = False) -> Response:
+    """The MetricHistory body (or its columnar form) as JSON bytes by orjson: validating and
+    dumping 10^5 pydantic Points cost more than the query. A worker stamps one time per flush of
+    an epoch's scalars, so the ISO strings are made once per distinct time. A non-finite value
+    is read as NULL (and orjson writes any NaN/inf as null too)."""
+    iso = {t: iso_ts(t) for t in {p[2] for p in pts}}
+    if columns:
+        body = {"key": key, "steps": [p[0] for p in pts], "values": [p[1] for p in pts],
+                "times": [iso[p[2]] for p in pts]}
+    else:
+        body = {"key": key, "points": [{"step": p[0], "value": p[1], "time": iso[p[2]]} for p in pts]}
+    body.update(next_cursor=next_cursor, downsampled=downsampled)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/{run_id}/layers", response_model=LayerStats,

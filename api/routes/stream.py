@@ -3,6 +3,8 @@
 Events come from the `run_events` log, so each has a stable id; a client that reconnects with
 `Last-Event-ID` gets exactly what it missed (a metrics event's points are read from the metric
 points it names: `persistence.repo.events`). The stream ends after the run's final status event.
+A stream reads the database itself only to replay what its client missed; after that it follows
+the run's shared tail (`api.live`), which notifications wake: no query per client per tick.
 """
 
 from __future__ import annotations
@@ -15,20 +17,27 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RunDep, StateDep
-from persistence.db import session_scope
+from api.deps import RunDep, SessionDep, StateDep
+from api.live import BATCH, Event, Hub
 from persistence.models import FINISHED
-from persistence.repo import events
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
-POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+DISCONNECT_CHECK_SECONDS = 1.0
 
 
-def _fetch(state, run_id: str, after: Optional[int]):
-    with session_scope(state.sessions) as s:
-        return events.since(s, run_id, after)
+def hub(state) -> Hub:
+    return state.extras["live"]
+
+
+def _frame(event: Event) -> str:
+    eid, kind, data = event
+    return f"id: {eid}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _final(event: Event) -> bool:
+    return event[1] == "status" and event[2].get("status") in FINISHED
 
 
 @router.get("/{run_id}/events", summary="Live events of a run (text/event-stream); honours Last-Event-ID",
@@ -39,6 +48,7 @@ def _fetch(state, run_id: str, after: Optional[int]):
 async def run_events(
     request: Request,
     run: RunDep,
+    session: SessionDep,
     state: StateDep,
     last_event_id: Annotated[Optional[str], Header()] = None,
     after: Annotated[Optional[int], Query(description="same as Last-Event-ID, for clients that cannot set headers")] = None,
@@ -50,30 +60,51 @@ async def run_events(
         except ValueError:
             start = None
     run_id, finished_already = run.id, run.status in FINISHED
+    session.close()  # the request's session would otherwise hold a pooled connection as long as the stream
+    live = hub(state)
 
     async def stream() -> AsyncIterator[str]:
-        cursor = start
-        idle = 0.0
+        cursor = start if start is not None else 0
         yield "retry: 2000\n\n"
-        while True:
-            batch = await run_in_threadpool(_fetch, state, run_id, cursor)
-            for eid, kind, data in batch:
-                cursor = eid
-                yield f"id: {eid}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-                if kind == "status" and data.get("status") in FINISHED:
-                    return
-            if not batch:
-                if finished_already:
-                    return
-                if await request.is_disconnected():
-                    return
-                await asyncio.sleep(POLL_SECONDS)
-                idle += POLL_SECONDS
-                if idle >= KEEPALIVE_SECONDS:
+        async with live.watch(run_id) as tail:
+            while True:  # replay from the database what the tail does not hold
+                batch = tail.after(cursor)
+                if batch is not None:
+                    break
+                batch = await run_in_threadpool(live.fetch, run_id, cursor)
+                for event in batch:
+                    cursor = event[0]
+                    yield _frame(event)
+                    if _final(event):
+                        return
+                if len(batch) < BATCH:
+                    if finished_already:
+                        return
+                    tail.start_at(cursor)
+            idle = 0.0
+            while True:  # follow the tail
+                changed = tail.changed
+                batch = tail.after(cursor)
+                if batch is None:  # fell behind what the tail keeps: read the database
+                    batch = await run_in_threadpool(live.fetch, run_id, cursor)
+                for event in batch:
+                    cursor = event[0]
+                    yield _frame(event)
+                    if _final(event):
+                        return
+                if batch:
                     idle = 0.0
-                    yield ": keep-alive\n\n"
-            else:
-                idle = 0.0
+                    continue
+                try:
+                    await asyncio.wait_for(changed.wait(), DISCONNECT_CHECK_SECONDS)
+                    idle = 0.0
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    idle += DISCONNECT_CHECK_SECONDS
+                    if idle >= KEEPALIVE_SECONDS:
+                        idle = 0.0
+                        yield ": keep-alive\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -4,7 +4,8 @@ A metrics event stores no values: only which steps of which keys a flush wrote,
 `{"steps": {key: [first, last]}}`; `since` reads those points from `metric_points` as it
 replays, so every point is stored once. Retention (`prune`): progress and metrics events of runs
 finished longer ago than the retention period are deleted (the sweeper does it); status events
-stay, so a finished run's stream still ends with its final status.
+stay, so a finished run's stream still ends with its final status. Every append marks the run
+for `persistence.notify`, which wakes the streams when the transaction commits.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from persistence import notify
 from persistence.models import Run, RunEvent
 from persistence.repo import metrics as metrics_repo
 
@@ -23,6 +25,7 @@ MAX_POINTS_PER_EVENT = 10_000
 
 def append(session: Session, run_id: str, kind: str, data: dict[str, Any]) -> None:
     session.add(RunEvent(run_id=run_id, kind=kind, data=data))
+    notify.mark(session, run_id)
 
 
 def append_metrics(session: Session, run_id: str, points: Iterable[tuple[str, int, float, float]]) -> None:
@@ -49,6 +52,14 @@ def since(session: Session, run_id: str, after_id: Optional[int], limit: int = 5
                 for key, (lo, hi) in data["steps"].items()}}
         out.append((eid, kind, data))
     return out
+
+
+def latest_ids(session: Session, run_ids: list[str]) -> dict[str, int]:
+    """The newest event id of each of the runs that has events."""
+    if not run_ids:
+        return {}
+    stmt = select(RunEvent.run_id, func.max(RunEvent.id)).where(RunEvent.run_id.in_(run_ids)).group_by(RunEvent.run_id)
+    return {run_id: newest for run_id, newest in session.execute(stmt)}
 
 
 def prune(session: Session, finished_before: datetime) -> int:

@@ -89,3 +89,31 @@ def test_nan_and_infinities_are_json_null_in_histories_and_summaries(client):
     assert [full[st] for st in (1, 2, 3)] == [None, None, None]
     with session_scope(client.app.state.skipcore.sessions) as s:
         assert metrics_repo.latest(s, [run_id])[run_id] == {"loss": 39.0, "grad": None}
+
+
+def _as_columns(body: dict) -> dict:
+    pts = body.pop("points")
+    return {**body, "steps": [p["step"] for p in pts], "values": [p["value"] for p in pts],
+            "times": [p["time"] for p in pts]}
+
+
+@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)
+def test_columnar_history_has_the_same_content_as_the_default_points(client):
+    run_id = _run_with_points(client, 3000)
+    with session_scope(client.app.state.skipcore.sessions) as s:  # non-finite values of every kind
+        metrics_repo.upsert_points(s, run_id, [("loss", 3000, float("inf"), T0 + 300),
+                                               ("loss", 3001, float("-inf"), T0 + 300)])
+    url = f"/v1/runs/{run_id}/metrics/loss"
+    for params in ({}, {"limit": 700}, {"limit": 700, "cursor": "1400"}, {"max_points": 100},
+                   {"step_min": 10, "step_max": 2500}, {"max_points": 50, "step_min": 100, "step_max": 2000}):
+        default = client.get(url, params=params)
+        columns = client.get(url, params={**params, "format": "columns"})
+        assert default.status_code == columns.status_code == 200, (default.text, columns.text)
+        assert set(default.json()) == {"key", "points", "next_cursor", "downsampled"}  # the contract's shape
+        assert "NaN" not in columns.text and "Infinity" not in columns.text
+        assert columns.json() == _as_columns(default.json()), params
+    whole = client.get(url, params={"format": "columns"}).json()
+    assert len(whole["steps"]) == 3002 and whole["values"][3] is None and whole["values"][-2:] == [None, None]
+    assert whole["times"][2999] == iso_ts(T0 + 299)
+    bad = client.get(url, params={"format": "rows"})
+    assert bad.status_code == 422 and "format" in bad.text
