@@ -15,7 +15,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
+from skipcore.models.common import (LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args,
+                                    stacked_blocks)
+from skipcore.models.stacking import StackedLinears, stacked_forward
 from skipcore.nn.gates import TransformGate, highway
 
 
@@ -74,3 +76,12 @@ class HighwayMLP(LayerBlocks, nn.Module):
 
 def build(params, info) -> HighwayMLP:
     return HighwayMLP(**mlp_args(params, info, "gate_bias"))
+
+
+# -- K stacked seeds (skipcore.models.stacking) ------------------------------------------------
+@stacked_forward(HighwayMLP)
+def stacked(m: HighwayMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    def block(b: HighwayBlock, h: Tensor) -> Tensor:  # HighwayBlock.forward
+        return highway(h, b.act(lin(b.transform)(h)), torch.sigmoid(lin(b.gate.linear)(h)))
+
+    return lin(m.output)(stacked_blocks(m, lin, x, block))
