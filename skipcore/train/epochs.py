@@ -8,12 +8,13 @@ records its probes declared (`skipcore.train.records`), best val loss, the skip*
 checkpoint rule and the reporter's stop. A run that stops leaves at that epoch (`view.keep`);
 `result` gives its FitResult (summary, test split, records).
 
-A view holds K rows (row r of every per-run tensor is `rows[r]`) and provides: `row_shape` (the
-shape of a per-run loss: () for one model, (K,) stacked), `n`, `n_steps`, `start_epoch(gens)`,
-`batch(step)` -> (x, y, batch size), `forward`, `loss`, `l1`, `backward`, `correct`, `clip`, `grad_norms()` and
-`weight_mean_abs()` ((L, K)), `evaluate()` ((values, K) on the validation split), `set_lr`,
-`switch_skips(r, star)`, `capture(r, epoch, phase, gen, loop)`, `write_back(r)`, `keep(rows)`,
-`model(r)`, and `mid_epoch_stop` (whether a stop may end an epoch early: one model only).
+A view holds K rows (row r of every per-run tensor is `rows[r]`) and provides: `device`, `opt`,
+`row_shape` (a per-run loss's shape: () for one model, (K,) stacked), `n` (training samples),
+`n_steps`, `n_layers`, `set_lr`, `start_epoch(gens)`, `batch(step)` -> (x, y, batch size),
+`forward`, `loss`, `l1`, `backward`, `correct`, `clip`, `grad_norms()` and `weight_mean_abs()`
+((L, K)), `evaluate()` ((values, K) on the validation split), `switch_skips(r, star)`,
+`capture(r, epoch, phase, gen, loop)`, `write_back(r)`, `keep(rows)`, `model(r)`, and
+`mid_epoch_stop` (whether a stop may end an epoch early: one model only).
 """
 
 from __future__ import annotations
