@@ -69,8 +69,8 @@ class Row:
     # a checkpoint carries the last epoch's scalars and the training time so far: a run resumed
     # from its last epoch's checkpoint (killed during the probes) trains no epoch and still
     # reports its final numbers and its whole training time
-    time_before: float = 0.0
-    last: dict[str, float] = field(default_factory=dict)
+    time_before: float = field(init=False, default=0.0)
+    last: dict[str, float] = field(init=False, default_factory=dict)
     done: int = 0
     stopped: Optional[str] = None
 
@@ -82,9 +82,9 @@ class Row:
         return {"first_updates": self.loop["first_updates"], "every": self.loop["every"]}
 
 
-def _columns(flat: list[float], K: int, r: int, n: int) -> list[float]:
-    """Row r of an (n, K) block read from the host list in (n, K) order."""
-    return [flat[j * K + r] for j in range(n)]
+def _columns(flat: list[float], start: int, K: int, r: int, n: int) -> list[float]:
+    """Column r of the (n, K) block at `start` of the host list (row-major)."""
+    return [flat[start + j * K + r] for j in range(n)]
 
 
 def record_init(view: Any, rows: list[Row], task: str) -> None:
@@ -94,7 +94,7 @@ def record_init(view: Any, rows: list[Row], task: str) -> None:
     host = torch.cat([val.flatten(), wma.T.flatten().to(val.device)]).tolist()
     K, nv, L = len(rows), val.shape[0], wma.shape[0]
     for r, row in enumerate(rows):
-        scalars = eval_dict(_columns(host, K, r, nv), task) | ({"phase": 1.0} if row.phase is not None else {})
+        scalars = eval_dict(_columns(host, 0, K, r, nv), task) | ({"phase": 1.0} if row.phase is not None else {})
         row.reporter.metrics(0, scalars, {"weight_mean_abs": host[nv * K + r * L: nv * K + (r + 1) * L]})
 
 
@@ -154,7 +154,7 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
         base = off + (2 * K * L if log_layers else 0) + r * L
         row.loop["first_updates"].extend(host[base + j * K * L: base + j * K * L + L] for j in range(len(first_k)))
         train_loss, n_correct = host[r], host[K + r]
-        vals = eval_dict(_columns(host[2 * K:], K, r, nv), task)
+        vals = eval_dict(_columns(host, 2 * K, K, r, nv), task)
         bad = [v for v in (train_loss, vals["val_loss"]) if not math.isfinite(v)]
         if bad:
             row.stopped = f"loss became {'nan' if math.isnan(bad[0]) else 'inf'} at epoch {epoch}"
