@@ -110,7 +110,8 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
 def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any, reporter: DbReporter,
                    extra: Optional[dict[str, Any]] = None) -> Outcome:
     """The outcome of a trained run: summary, probes and figures."""
-    from skipcore.probes import init_model, run_with_init
+    from skipcore.probes import init_model
+    from skipcore.train.records import run_probe
 
     spec, model, data = prep.spec, prep.model, prep.data
     reporter.wait_checkpoint()  # the loop's last checkpoint is stored (it may still be in flight)
@@ -140,7 +141,7 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
 
     for params in spec.probes:
         try:
-            out, status, error = run_with_init(params, model, data, at_init), "succeeded", None
+            out, status, error = run_probe(params, model, data, result.records, at_init), "succeeded", None
         except Exception as exc:  # noqa: BLE001 - one probe failing does not fail the run
             log.exception("probe %s failed on run %s", params.name, run_id)
             out, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"

@@ -194,3 +194,13 @@ def image_channels(family: str, info: Any) -> int:
     if len(info.in_shape) != 3:
         raise ValueError(f"{family} needs (C, H, W) images, got in_shape {info.in_shape}")
     return info.in_shape[0]
+
+
+# ----------------------------------------------------------------------------- stacked seeds
+def stacked_blocks(m: nn.Module, lin: Any, x: Tensor, block: Any) -> Tensor:
+    """`LayerBlocks.features` for K stacked seeds (skipcore.models.stacking): the `input` stem,
+    then each block's output `block(b, h)` where `block_mask` keeps it, else the stream unchanged."""
+    h = lin(m.input)(x.flatten(2))
+    for i, b in enumerate(m.layers):
+        h = torch.where(m.block_mask[i], block(b, h), h)
+    return h

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from skipcore.models import family
 from skipcore.models.common import bool_mask, in_features, make_activation
 from skipcore.models.init import draw_, init_layer
+from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
 def skip_seed(seed: int) -> int:
@@ -119,16 +120,7 @@ class DenseSkipMLP(nn.Module):
         self.skip_mask.copy_(bool_mask(mask, len(self.pairs), "skip_mask"))
 
     def forward(self, x: Tensor) -> Tensor:
-        hs = [x.flatten(1)]
-        m = self.skip_mask.to(hs[0].dtype)
-        k = 0  # index into self.pairs, which is ordered by j then i
-        for j in range(1, len(self.sizes)):
-            a = self.main[j - 1](hs[j - 1])
-            for i in range(j - 1) if self.pairs else ():
-                a = a + m[k] * self.skips[f"{i}_{j}"](hs[i])
-                k += 1
-            hs.append(self.act(a) if j <= self.n_hidden else a)
-        return hs[-1]
+        return _forward(self, UNSTACKED, x.flatten(1))
 
 
 @family("dense_skip_mlp", stackable=True)
@@ -142,3 +134,22 @@ def build(params, info) -> DenseSkipMLP:
         activation=params.activation,
         init=params.init,
     )
+
+
+# -- the forward, for one model or K stacked seeds (skipcore.models.stacking) ------------------
+def _forward(m: DenseSkipMLP, lin: StackedLinears, h: Tensor) -> Tensor:
+    hs = [h]
+    mask = m.skip_mask.to(hs[0].dtype)
+    k = 0  # index into m.pairs, which is ordered by j then i
+    for j in range(1, len(m.sizes)):
+        a = lin(m.main[j - 1])(hs[j - 1])
+        for i in range(j - 1) if m.pairs else ():
+            a = a + mask[k] * lin(m.skips[f"{i}_{j}"])(hs[i])
+            k += 1
+        hs.append(m.act(a) if j <= m.n_hidden else a)
+    return hs[-1]
+
+
+@stacked_forward(DenseSkipMLP)
+def stacked(m: DenseSkipMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    return _forward(m, lin, x.flatten(2))

@@ -16,7 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
+from skipcore.models.common import (LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args,
+                                    stacked_blocks)
+from skipcore.models.stacking import StackedLinears, stacked_forward
 from skipcore.nn.gates import TransformGate, highway
 
 
@@ -76,3 +78,12 @@ class HighwayMLP(LayerBlocks, nn.Module):
 @family("highway_mlp", stackable=True)
 def build(params, info) -> HighwayMLP:
     return HighwayMLP(**mlp_args(params, info, "gate_bias"))
+
+
+# -- K stacked seeds (skipcore.models.stacking) ------------------------------------------------
+@stacked_forward(HighwayMLP)
+def stacked(m: HighwayMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    def block(b: HighwayBlock, h: Tensor) -> Tensor:  # HighwayBlock.forward
+        return highway(h, b.act(lin(b.transform)(h)), torch.sigmoid(lin(b.gate.linear)(h)))
+
+    return lin(m.output)(stacked_blocks(m, lin, x, block))

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from skipcore.models import family
 from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
+from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
 class PlainMLP(nn.Module):
@@ -37,9 +38,19 @@ class PlainMLP(nn.Module):
         return hidden_names(self.depth) + ["output"]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.output(run_stack(self.hidden, self.act, x.flatten(1)))
+        return _forward(self, UNSTACKED, x.flatten(1))
 
 
 @family("plain_mlp", stackable=True)
 def build(params, info) -> PlainMLP:
     return PlainMLP(**mlp_args(params, info))
+
+
+# -- the forward, for one model or K stacked seeds (skipcore.models.stacking) ------------------
+def _forward(m: PlainMLP, lin: StackedLinears, h: Tensor) -> Tensor:
+    return lin(m.output)(run_stack(map(lin, m.hidden), m.act, h))
+
+
+@stacked_forward(PlainMLP)
+def stacked(m: PlainMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    return _forward(m, lin, x.flatten(2))

@@ -39,7 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args
+from skipcore.models.common import (LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args,
+                                    stacked_blocks)
+from skipcore.models.stacking import StackedLinears, stacked_forward
 from skipcore.nn.drop_path import StochasticDepth
 
 
@@ -199,3 +201,12 @@ def build(params, info) -> nn.Module:
     cls = BLOCKS[getattr(params, "block", "pre_activation")]
     return cls(**mlp_args(params, info, "residual_scale", "branch_multiplier", "stochastic_depth",
                           "stochastic_depth_mode"))
+
+
+# -- K stacked seeds (skipcore.models.stacking): the pre-activation net with every block kept ----
+@stacked_forward(ResNetMLP)
+def stacked(m: ResNetMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    def block(b: PreActBlock, h: Tensor) -> Tensor:  # PreActBlock.forward at survival 1
+        return h + b.branch_multiplier * lin(b.fc2)(b.act(lin(b.fc1)(b.act(h))))
+
+    return lin(m.output)(m.act(stacked_blocks(m, lin, x, block)))

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from skipcore.models import family
 from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
+from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
 class SkipLayerMLP(nn.Module):
@@ -56,16 +57,11 @@ class SkipLayerMLP(nn.Module):
 
     def hidden_term(self, x: Tensor) -> Tensor:
         """W_out h_L + b_out (zeros, or the constant, without a hidden path)."""
-        if self.output is None:
-            base = torch.zeros(x.shape[0], self.out_features, device=x.device, dtype=x.dtype)
-            return base + self.bias if self.bias is not None else base
-        return self.output(run_stack(self.hidden, self.act, x.flatten(1)))
+        return _hidden_term(self, UNSTACKED, x.flatten(1))
 
     def linear_term(self, x: Tensor) -> Tensor:
         """W_skip x (+ its bias when width is 0); zeros without the skip layer."""
-        if self.direct is None:
-            return torch.zeros(x.shape[0], self.out_features, device=x.device, dtype=x.dtype)
-        return self.direct(x.flatten(1))
+        return _linear_term(self, UNSTACKED, x.flatten(1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.hidden_term(x) + self.linear_term(x)
@@ -74,3 +70,25 @@ class SkipLayerMLP(nn.Module):
 @family("skip_layer_mlp", stackable=True)
 def build(params, info) -> SkipLayerMLP:
     return SkipLayerMLP(**mlp_args(params, info, "skip_layer"))
+
+
+# -- the forward, for one model or K stacked seeds (skipcore.models.stacking) ------------------
+def _zeros(m: SkipLayerMLP, h: Tensor) -> Tensor:
+    return torch.zeros(*h.shape[:-1], m.out_features, device=h.device, dtype=h.dtype)
+
+
+def _hidden_term(m: SkipLayerMLP, lin: StackedLinears, h: Tensor) -> Tensor:
+    if m.output is None:
+        base = _zeros(m, h)
+        return base + lin.param(m, "bias") if m.bias is not None else base
+    return lin(m.output)(run_stack(map(lin, m.hidden), m.act, h))
+
+
+def _linear_term(m: SkipLayerMLP, lin: StackedLinears, h: Tensor) -> Tensor:
+    return _zeros(m, h) if m.direct is None else lin(m.direct)(h)
+
+
+@stacked_forward(SkipLayerMLP)
+def stacked(m: SkipLayerMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    h = x.flatten(2)
+    return _hidden_term(m, lin, h) + _linear_term(m, lin, h)

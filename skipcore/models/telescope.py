@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from skipcore.models import family
 from skipcore.models.common import bool_mask, check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args
+from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
 class TelescopeMLP(nn.Module):
@@ -57,20 +58,11 @@ class TelescopeMLP(nn.Module):
 
     def hidden_outputs(self, x: Tensor) -> list[Tensor]:
         """h_1..h_L, the output of every hidden layer."""
-        h, outs = x.flatten(1), []
-        for layer in self.hidden:
-            h = self.act(layer(h))
-            outs.append(h)
-        return outs
+        return _hidden_outputs(self, UNSTACKED, x.flatten(1))
 
     def features(self, x: Tensor) -> Tensor:
         """z = h_L + sum_i m_i h_i, the input of the output layer."""
-        outs = self.hidden_outputs(x)
-        m = self.skip_mask.to(outs[-1].dtype)
-        z = outs[-1]
-        for i, h in enumerate(outs):
-            z = z + m[i] * h
-        return z
+        return _features(self, UNSTACKED, x.flatten(1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output(self.features(x))
@@ -79,3 +71,26 @@ class TelescopeMLP(nn.Module):
 @family("telescope_mlp", stackable=True)
 def build(params, info) -> TelescopeMLP:
     return TelescopeMLP(**mlp_args(params, info))
+
+
+# -- the forward, for one model or K stacked seeds (skipcore.models.stacking) ------------------
+def _hidden_outputs(m: TelescopeMLP, lin: StackedLinears, h: Tensor) -> list[Tensor]:
+    outs = []
+    for layer in m.hidden:
+        h = m.act(lin(layer)(h))
+        outs.append(h)
+    return outs
+
+
+def _features(m: TelescopeMLP, lin: StackedLinears, h: Tensor) -> Tensor:
+    outs = _hidden_outputs(m, lin, h)
+    mask = m.skip_mask.to(outs[-1].dtype)
+    z = outs[-1]
+    for i, hi in enumerate(outs):
+        z = z + mask[i] * hi
+    return z
+
+
+@stacked_forward(TelescopeMLP)
+def stacked(m: TelescopeMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    return lin(m.output)(_features(m, lin, x.flatten(2)))

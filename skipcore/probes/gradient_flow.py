@@ -1,9 +1,10 @@
 """gradient_flow: per-layer gradient norms over training (seed 000 "Further ideas": identity vs He).
 
-The loop records them (`fit` with this probe in `probes`): the weight-gradient norm of every
-layer at each of the first `first_k` updates, and at the last step of every `every`-th epoch.
-The records reach this probe through `model._skipcore_records` (set by `fit`; also in
-`FitResult.records` and in checkpoints). Result:
+The loop records them (`fit` with this probe in `probes`, as `RECORDS` declares): the
+weight-gradient norm of every layer at each of the first `first_k` updates, and at the last step
+of every `every`-th epoch. The records reach this probe as `run(..., records=FitResult.records)`
+(they are in checkpoints too, so a resumed run has them; `skipcore.train.records.run_probe`
+hands them over). Result:
 
     {"layers": [...], "first_updates": [[norm per layer] per update], "init": [...] (the first
      update's norms, [] if none), "final": [...], "every": [{"epoch": e, "grad_norm": [...]}]}
@@ -15,15 +16,17 @@ and training flags are restored afterwards.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from skipcore.probes import stats
-from skipcore.train.loop import RECORDS_ATTR, loss_fn
+from skipcore.train.loop import loss_fn
+from skipcore.train.records import Records
 
 N_FINAL = 1024
+RECORDS = Records(init=True, layers_every="every", first_updates="first_k", grad_norm_every="every")
 
 SUMMARY_KEYS = ()  # copied into the run summary as gradient_flow.<key> (see skipcore.probes)
 FIGURE = "gradient_flow"  # its figure in skipcore.figures
@@ -49,8 +52,8 @@ def _final_grad_norms(model: nn.Module, data: Any) -> list[float]:
             m.training = mode
 
 
-def run(model: nn.Module, data: Any, params: Any) -> dict:
-    records = getattr(model, RECORDS_ATTR, None) or {}
+def run(model: nn.Module, data: Any, params: Any, records: Optional[dict] = None) -> dict:
+    records = records or {}
     first = [list(r) for r in records.get("first_updates", [])][: params.first_k]
     return {
         "layers": stats.layer_names(model),

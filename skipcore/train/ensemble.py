@@ -1,10 +1,11 @@
-"""Train K seeds of one MLP in a single batched pass (`skipcore.train.stacked`), as K `fit`s would.
+"""Train K seeds of one MLP in a single batched pass (`skipcore.train.stacked`), as K `fit`s would:
+the same loop (`skipcore.train.epochs.run_epochs`) over a `StackedView` of the K models.
 
 `fit_ensemble(models, datasets, train, seeds=..., probes=..., reporters=...)` trains model k on
 dataset k with seed k and reports through reporters[k] exactly what `fit` would report for that
-run: the epoch-0 record when weight_magnitude / gradient_flow are on, per-epoch scalars, layer
+run: the epoch-0 record when the probes' RECORDS ask for it, per-epoch scalars, layer
 statistics at the same epochs, per-seed checkpoints in `fit`'s resume format (the slices of the
-stacked state), and `FitResult`s with the gradient_flow records. What makes it the same training:
+stacked state), and `FitResult`s with the records the probes declared. What makes it the same training:
 
 - init: the caller builds model k after `seed_everything(seed_k)` (`build_models` does, in the
   worker's order: data, seed, model), so the weights are those of the sequential run;
@@ -27,7 +28,6 @@ phase at its own epoch), batch augmentation, segmentation, resume, differing sha
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -39,10 +39,12 @@ from torch import Tensor, nn
 from skipcore.data.base import Dataset
 from skipcore.train import checkpoint as ckpt
 from skipcore.train.device import pick_device
-from skipcore.train.loop import (EVAL_BATCH, RECORDS_ATTR, FitResult, evaluate_test_split, l1_weights, lr_at,
-                                 make_optimizer, seed_everything)
-from skipcore.train.reporter import NullReporter, Reporter
 from skipcore.train.ensemble_rules import STACKED_FAMILIES, build_models, spec_reason, unsupported_reason
+from skipcore.train.epochs import FitResult, Row, record_init, run_epochs
+from skipcore.train.evaluate import EVAL_BATCH
+from skipcore.train.loop import l1_weights, make_optimizer, seed_everything
+from skipcore.train.records import records_for
+from skipcore.train.reporter import NullReporter, Reporter
 from skipcore.train.stacked import Stacked, slice_optimizer_state
 
 __all__ = ["EnsembleResult", "STACKED_FAMILIES", "build_models", "fit_ensemble", "spec_reason",
@@ -70,6 +72,26 @@ def _per_seed_loss(task: str, out: Tensor, y: Tensor, reduction: str = "mean") -
     return per.mean(1) if reduction == "mean" else per.sum(1)
 
 
+class _History:
+    """A reporter in front of a seed's own: keeps the per-epoch losses `EnsembleResult` lists."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner, self.hist = inner, {"train_loss": [], "val_loss": [], "val_acc": []}
+
+    def metrics(self, epoch: int, scalars: dict[str, float], layers: dict[str, list[float]]) -> None:
+        if epoch > 0:
+            for key, values in self.hist.items():
+                if key in scalars:
+                    values.append(scalars[key])
+        self.inner.metrics(epoch, scalars, layers)
+
+    def checkpoint(self, epoch: int, state: dict) -> None:
+        self.inner.checkpoint(epoch, state)
+
+    def should_stop(self) -> Optional[str]:
+        return self.inner.should_stop()
+
+
 def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train: Any, *,
                  seeds: Sequence[int], probes: Sequence[Any] = (),
                  reporters: Optional[Sequence[Reporter]] = None,
@@ -82,229 +104,151 @@ def fit_ensemble(models: Sequence[nn.Module], datasets: Sequence[Dataset], train
     if why:
         raise ValueError(f"cannot train as an ensemble: {why}")
     device = pick_device(device)
-    K0 = len(models)
-    reporters = list(reporters) if reporters is not None else [NullReporter() for _ in models]
-    by_name = {p.name: p for p in probes}
-    wm, gf = by_name.get("weight_magnitude"), by_name.get("gradient_flow")
     task, n_classes = datasets[0].info.task, datasets[0].info.n_outputs
     rngs = []
     for s in seeds:  # the global RNG state `fit` would checkpoint (nothing draws from it after seeding)
         seed_everything(s)
         rngs.append(ckpt.rng_state())
-    for m in models:
-        m.to(device).train()
-    xs = torch.stack([d.x_train.to(device) for d in datasets])
-    ys = torch.stack([d.y_train.to(device) for d in datasets])
-    xv = torch.stack([d.x_val.to(device) for d in datasets])
-    yv = torch.stack([d.y_val.to(device) for d in datasets])
-    n = xs.shape[1]
-    bs = train.batch_size or n
-    st = Stacked(models, device)
-    names = [nm for nm in st.shapes if st.params[nm].requires_grad]
-    opt = _optimizer(st, train, device)
-    l1_names: list[str] = []
-    if train.l1 > 0:
-        ids = {id(w) for w in l1_weights(models[0])}
-        l1_names = [nm for nm, p in models[0].named_parameters() if id(p) in ids]
-
-    active = list(range(K0))  # row r of the stacked tensors is seed active[r]
-    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    loops = [{"best_val": math.inf, "phase1_best": math.inf, "bad_epochs": 0, "first_updates": [], "every": [],
-              "steps": 0} for _ in range(K0)]
-    hist: list[dict[str, list[float]]] = [{"train_loss": [], "val_loss": [], "val_acc": []} for _ in range(K0)]
-    last: list[dict[str, float]] = [{} for _ in range(K0)]
-    stopped: list[Optional[str]] = [None] * K0
-    done = [0] * K0
-
-    if wm or gf:  # epoch 0: the init
-        val = _evaluate(st, xv, yv, task)
-        host = torch.cat([val.flatten(), st.weight_mean_abs().T.flatten()]).tolist()
-        nv, L = val.shape[0], len(st.layer_weights)
-        for r, k in enumerate(active):
-            scalars = {"val_loss": host[r]} if nv == 1 else {"val_loss": host[r], "val_acc": host[K0 + r]}
-            w0 = nv * K0 + r * L
-            reporters[k].metrics(0, scalars, {"weight_mean_abs": host[w0 : w0 + L]})
-
-    def _result(k: int) -> FitResult:
-        records = {"first_updates": loops[k]["first_updates"], "every": loops[k]["every"]}
-        setattr(models[k], RECORDS_ATTR, records)
-        summary = {key: v for key, v in last[k].items() if key in ("train_loss", "val_loss", "train_acc", "val_acc")}
-        if math.isfinite(loops[k]["best_val"]):
-            summary["best_val_loss"] = loops[k]["best_val"]
-        summary["time_s"] = time.perf_counter() - t_start
-        if stopped[k] is None:  # as `fit`: the test split once, after training (weights written back)
-            d = datasets[k]
-            summary.update(evaluate_test_split(models[k], getattr(d, "x_test", None), getattr(d, "y_test", None),
-                                               task, n_classes))
-        return FitResult(epochs_run=done[k], stopped=stopped[k], summary=summary, records=records)
-
-    def want_layers(epoch: int) -> bool:
-        return (epoch % train.log_every == 0 or epoch == train.epochs
-                or (wm is not None and epoch % wm.every == 0) or (gf is not None and epoch % gf.every == 0))
-
-    n_steps = (n + bs - 1) // bs
-    for epoch in range(1, train.epochs + 1):
-        t0 = time.perf_counter()
-        lr = lr_at(train, epoch)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        log_layers = want_layers(epoch)
-        K = len(active)
-        rows = torch.arange(K, device=device).unsqueeze(1)
-        sel = torch.tensor(active, device=device)
-        perms = torch.stack([torch.randperm(n, generator=gens[k], device=device) for k in active])
-        x_e, y_e = xs[sel], ys[sel]
-        loss_sum = torch.zeros(K, device=device)
-        correct = torch.zeros(K, device=device)
-        first_k: list[Tensor] = []
-        grad_norm = None
-        for step in range(n_steps):
-            idx = perms[:, step * bs : (step + 1) * bs]
-            xb, yb = x_e[rows, idx], y_e[rows, idx]
-            out = st.forward(xb)
-            loss = _per_seed_loss(task, out, yb)
-            total = loss
-            if l1_names:
-                total = total + train.l1 * sum(st.params[nm].abs().flatten(1).sum(1) for nm in l1_names)
-            total.sum().backward()
-            if gf is not None and loops[active[0]]["steps"] < gf.first_k:
-                first_k.append(st.grad_norms())
-            if log_layers and step == n_steps - 1:
-                grad_norm = st.grad_norms()
-            if train.grad_clip is not None:
-                _clip_per_seed(st.leaves(), train.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            for k in active:
-                loops[k]["steps"] += 1
-            loss_sum += loss.detach() * idx.shape[1]
-            if task != "regression":
-                correct += (out.detach().argmax(-1) == yb).flatten(1).sum(1)
-
-        # one host sync per epoch: train loss, val loss (+acc), train acc, layer statistics
-        val = _evaluate(st, xv[sel], yv[sel], task)
-        parts = [loss_sum / n, val.flatten()]
-        if task != "regression":
-            parts.append(correct / n)
-        if log_layers:
-            parts += [st.weight_mean_abs().T.flatten(), grad_norm.T.flatten()]
-        parts += [t.T.flatten() for t in first_k]
-        host = torch.cat(parts).tolist()
-        epoch_time = time.perf_counter() - t0
-        L = len(st.layer_weights)
-        off = K * (2 + val.shape[0])  # train loss, val rows, train acc (classification)
-        if task == "regression":
-            off = K * 2
-        drop: list[int] = []
-        for r, k in enumerate(active):
-            tl, vl = host[r], host[K + r]
-            if not (math.isfinite(tl) and math.isfinite(vl)):
-                bad = tl if not math.isfinite(tl) else vl
-                stopped[k] = f"loss became {'nan' if math.isnan(bad) else 'inf'} at epoch {epoch}"
-                drop.append(r)
-                continue
-            vals = {"val_loss": vl}
-            if task != "regression":
-                vals["val_acc"] = host[2 * K + r]
-            scalars = {"train_loss": tl, **vals, "epoch_time": epoch_time, "lr": lr}
-            if task != "regression":
-                scalars["train_acc"] = host[(1 + val.shape[0]) * K + r]
-            layers: dict[str, list[float]] = {}
-            o = off
-            if log_layers:
-                layers = {"weight_mean_abs": host[o + r * L : o + (r + 1) * L],
-                          "grad_norm": host[o + K * L + r * L : o + K * L + (r + 1) * L]}
-                o += 2 * K * L
-                if gf is not None and epoch % gf.every == 0:
-                    loops[k]["every"].append({"epoch": epoch, "grad_norm": layers["grad_norm"]})
-            for j in range(len(first_k)):
-                base = o + j * K * L
-                loops[k]["first_updates"].append(host[base + r * L : base + (r + 1) * L])
-            reporters[k].metrics(epoch, scalars, layers)
-            loops[k]["best_val"] = min(loops[k]["best_val"], vl)
-            last[k], done[k] = scalars, epoch
-            loops[k]["last"], loops[k]["elapsed_s"] = scalars, time.perf_counter() - t_start  # as `fit`
-            hist[k]["train_loss"].append(tl)
-            hist[k]["val_loss"].append(vl)
-            if task != "regression":
-                hist[k]["val_acc"].append(vals["val_acc"])
-            saved = epoch % train.checkpoint_every == 0 or epoch == train.epochs
-            if saved:
-                reporters[k].checkpoint(epoch, _capture(st, r, models[k], opt, names, epoch, gens[k], loops[k], rngs[k]))
-            stopped[k] = reporters[k].should_stop()
-            if stopped[k]:
-                if not saved:
-                    reporters[k].checkpoint(epoch, _capture(st, r, models[k], opt, names, epoch, gens[k], loops[k],
-                                                            rngs[k]))
-                drop.append(r)
-        if drop:
-            for r in drop:
-                st.write_back(r, models[active[r]])
-                if on_leave is not None:
-                    on_leave(active[r], _result(active[r]))
-            keep = [r for r in range(K) if r not in drop]
-            active = [active[r] for r in keep]
-            if not active:
-                break
-            opt = _compact(st, opt, names, keep, train, device)
-
-    for r, k in enumerate(active):
-        st.write_back(r, models[k])
-    results = [_result(k) for k in range(K0)]
-    return EnsembleResult(list(seeds), [h["train_loss"] for h in hist], [h["val_loss"] for h in hist],
-                          [h["val_acc"] for h in hist] if task != "regression" else [],
+    view = StackedView(models, datasets, train, device, rngs)
+    hists = [_History(rep) for rep in (reporters if reporters is not None else [NullReporter() for _ in models])]
+    rows = [Row(h, torch.Generator(device=device).manual_seed(s),
+                test_split=(getattr(d, "x_test", None), getattr(d, "y_test", None)))
+            for h, s, d in zip(hists, seeds, datasets)]
+    plan = records_for(probes)
+    if plan.init:
+        record_init(view, rows, task)
+    index = {id(row): k for k, row in enumerate(rows)}
+    leave = None if on_leave is None else (lambda row, res: on_leave(index[id(row)], res))
+    results = run_epochs(view, rows, train, plan, task=task, n_classes=n_classes, t_start=t_start, on_leave=leave)
+    return EnsembleResult(list(seeds), [h.hist["train_loss"] for h in hists], [h.hist["val_loss"] for h in hists],
+                          [h.hist["val_acc"] for h in hists] if task != "regression" else [],
                           time.perf_counter() - t_start, list(models), results)
 
 
-@torch.no_grad()
-def _evaluate(st: Stacked, xv: Tensor, yv: Tensor, task: str) -> Tensor:
-    """(1 or 2, K): per-seed val loss (mean over every target entry) and accuracy, as `evaluate`."""
-    K = xv.shape[0]
-    loss_sum = torch.zeros(K, device=xv.device)
-    correct = torch.zeros(K, device=xv.device)
-    for i in range(0, xv.shape[1], EVAL_BATCH):
-        out = st.forward(xv[:, i : i + EVAL_BATCH])
-        yb = yv[:, i : i + EVAL_BATCH]
-        loss_sum += _per_seed_loss(task, out, yb, reduction="sum")
-        if task != "regression":
-            correct += (out.argmax(-1) == yb).flatten(1).sum(1)
-    per = yv[0].numel()
-    return torch.stack([loss_sum / per] if task == "regression" else [loss_sum / per, correct / per])
+class StackedView:
+    """K models of one family as the loop's view (see `skipcore.train.epochs`): their stacked
+    weights (`Stacked`), one optimizer over them, per-seed losses, L1, clipping and statistics.
+    Row r is `models[rows[r]]`; `keep` drops the seeds that left, with their optimizer state."""
 
+    mid_epoch_stop = False  # a seed cannot leave in the middle of the others' epoch
 
-def _optimizer(st: Stacked, train: Any, device: torch.device) -> torch.optim.Optimizer:
-    holder = nn.Module()  # make_optimizer only calls .parameters()
-    leaves = st.leaves()
-    holder.parameters = lambda: iter(leaves)  # type: ignore[method-assign]
-    return make_optimizer(holder, train, device)
+    def __init__(self, models: Sequence[nn.Module], datasets: Sequence[Dataset], train: Any, device: torch.device,
+                 rngs: list[dict[str, Any]]) -> None:
+        for m in models:
+            m.to(device).train()
+        self.models, self.train, self.device, self.rngs = list(models), train, device, rngs
+        self.task = datasets[0].info.task
+        self.xs = torch.stack([d.x_train.to(device) for d in datasets])
+        self.ys = torch.stack([d.y_train.to(device) for d in datasets])
+        self.xv = torch.stack([d.x_val.to(device) for d in datasets])
+        self.yv = torch.stack([d.y_val.to(device) for d in datasets])
+        self.n = self.xs.shape[1]
+        self.bs = train.batch_size or self.n
+        self.n_steps = (self.n + self.bs - 1) // self.bs
+        self.st = Stacked(models, device)
+        self.n_layers = len(self.st.layer_weights)
+        self.names = [nm for nm in self.st.shapes if self.st.params[nm].requires_grad]
+        self.opt = self._optimizer()
+        ids = {id(w) for w in l1_weights(models[0])} if train.l1 > 0 else set()
+        self.l1_names = [nm for nm, p in models[0].named_parameters() if id(p) in ids]
+        self.rows = list(range(len(models)))
 
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return (len(self.rows),)
 
-def _compact(st: Stacked, opt: torch.optim.Optimizer, names: list[str], keep: list[int], train: Any,
-             device: torch.device) -> torch.optim.Optimizer:
-    """Keep rows `keep` of every stacked tensor and of the optimizer state."""
-    rows = torch.tensor(keep, device=device)
-    sd = slice_optimizer_state(opt.state_dict(), st, names, lambda _n, v: v[rows].clone())
-    st.keep(rows)
-    new = _optimizer(st, train, device)
-    new.load_state_dict(sd)
-    return new
+    def _optimizer(self) -> torch.optim.Optimizer:
+        holder = nn.Module()  # make_optimizer only calls .parameters()
+        leaves = self.st.leaves()
+        holder.parameters = lambda: iter(leaves)  # type: ignore[method-assign]
+        return make_optimizer(holder, self.train, self.device)
 
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
 
-def _capture(st: Stacked, r: int, model: nn.Module, opt: torch.optim.Optimizer, names: list[str], epoch: int,
-             gen: torch.Generator, loop: dict[str, Any], rng: dict[str, Any]) -> dict[str, Any]:
-    """Row r's checkpoint in `fit`'s format (`checkpoint.capture`), so the run resumes with `fit`."""
-    st.write_back(r, model)
-    sd = slice_optimizer_state(opt.state_dict(), st, names, lambda nm, v: st.unstack(nm, v[r]))
-    return {"format": ckpt.FORMAT, "epoch": epoch, "phase": None, "model": model.state_dict(), "optimizer": sd,
-            "rng": rng, "generator": gen.get_state(), "loop": dict(loop)}
+    def start_epoch(self, gens: list[torch.Generator]) -> None:
+        K = len(self.rows)
+        self.perms = torch.stack([torch.randperm(self.n, generator=g, device=self.device) for g in gens])
+        sel = torch.tensor(self.rows, device=self.device)
+        self.x_e, self.y_e = self.xs[sel], self.ys[sel]
+        self.index = torch.arange(K, device=self.device).unsqueeze(1)
 
+    def batch(self, step: int) -> tuple[Tensor, Tensor, int]:
+        idx = self.perms[:, step * self.bs : (step + 1) * self.bs]
+        return self.x_e[self.index, idx], self.y_e[self.index, idx], idx.shape[1]
 
-def _clip_per_seed(stacked: Sequence[Tensor], max_norm: float) -> None:
-    """clip_grad_norm_ of each seed separately: norms over dims 1.. of every stacked grad."""
-    grads = [p.grad for p in stacked if p.grad is not None]
-    if not grads:
-        return
-    sq = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0)  # (K,)
-    coef = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+    def forward(self, xb: Tensor) -> Tensor:
+        return self.st.forward(xb)
+
+    def loss(self, out: Tensor, yb: Tensor) -> Tensor:
+        return _per_seed_loss(self.task, out, yb)
+
+    def l1(self) -> Tensor:
+        return sum(self.st.params[nm].abs().flatten(1).sum(1) for nm in self.l1_names)
+
+    def backward(self, total: Tensor) -> None:
+        total.sum().backward()
+
+    def correct(self, out: Tensor, yb: Tensor) -> Tensor:
+        return (out.detach().argmax(-1) == yb).flatten(1).sum(1)
+
+    def clip(self, max_norm: float) -> None:
+        """clip_grad_norm_ of each seed separately: norms over dims 1.. of every stacked grad."""
+        grads = [p.grad for p in self.st.leaves() if p.grad is not None]
+        if not grads:
+            return
+        sq = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0)  # (K,)
+        coef = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+
+    def grad_norms(self) -> Tensor:
+        return self.st.grad_norms()
+
+    def weight_mean_abs(self) -> Tensor:
+        return self.st.weight_mean_abs()
+
+    @torch.no_grad()
+    def evaluate(self) -> Tensor:
+        """(1 or 2, K): per-seed val loss (mean over every target entry) and accuracy, as `evaluate`."""
+        sel = torch.tensor(self.rows, device=self.device)
+        xv, yv = self.xv[sel], self.yv[sel]
+        K = len(self.rows)
+        loss_sum = torch.zeros(K, device=self.device)
+        correct = torch.zeros(K, device=self.device)
+        for i in range(0, xv.shape[1], EVAL_BATCH):
+            out = self.st.forward(xv[:, i : i + EVAL_BATCH])
+            yb = yv[:, i : i + EVAL_BATCH]
+            loss_sum += _per_seed_loss(self.task, out, yb, reduction="sum")
+            if self.task != "regression":
+                correct += (out.argmax(-1) == yb).flatten(1).sum(1)
+        per = yv[0].numel()
+        return torch.stack([loss_sum / per] if self.task == "regression" else [loss_sum / per, correct / per])
+
+    def switch_skips(self, r: int, star: Any) -> None:
+        raise AssertionError("skip* runs train alone (unsupported_reason)")
+
+    def capture(self, r: int, epoch: int, phase: Optional[int], gen: torch.Generator, loop: dict) -> dict:
+        """Row r's checkpoint in `fit`'s format (`checkpoint.capture`), so the run resumes with `fit`."""
+        model = self.model(r)
+        self.st.write_back(r, model)
+        sd = slice_optimizer_state(self.opt.state_dict(), self.st, self.names,
+                                   lambda nm, v: self.st.unstack(nm, v[r]))
+        return {"format": ckpt.FORMAT, "epoch": epoch, "phase": phase, "model": model.state_dict(),
+                "optimizer": sd, "rng": self.rngs[self.rows[r]], "generator": gen.get_state(), "loop": dict(loop)}
+
+    def write_back(self, r: int) -> None:
+        self.st.write_back(r, self.model(r))
+
+    def model(self, r: int) -> nn.Module:
+        return self.models[self.rows[r]]
+
+    def keep(self, keep: list[int]) -> None:
+        """Keep rows `keep` of every stacked tensor and of the optimizer state."""
+        rows = torch.tensor(keep, device=self.device)
+        sd = slice_optimizer_state(self.opt.state_dict(), self.st, self.names, lambda _n, v: v[rows].clone())
+        self.st.keep(rows)
+        self.opt = self._optimizer()
+        self.opt.load_state_dict(sd)
+        self.rows = [self.rows[r] for r in keep]

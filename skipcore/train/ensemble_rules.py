@@ -26,11 +26,8 @@ def unsupported_reason(models: Sequence[nn.Module], datasets: Sequence[Dataset],
     shapes = [[(n, tuple(p.shape)) for n, p in m.named_parameters()] for m in models]
     if any(s != shapes[0] for s in shapes[1:]):
         return "parameter shapes differ between models"
-    for m in models[0].modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            return "batch norm (per-seed running statistics)"
-        if isinstance(m, nn.Dropout) or (type(m).__name__ in ("DropPath", "StochasticDepth") and getattr(m, "p", 1.0) < 1.0):
-            return "random layers (dropout / stochastic depth) draw from other RNG streams"
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in models[0].modules()):
+        return "batch norm (per-seed running statistics)"
     for d in datasets:
         if d.augment is not None:
             return "batch augmentation"

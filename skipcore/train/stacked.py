@@ -1,48 +1,56 @@
-"""K copies of one MLP as stacked weights: a hand-written batched forward, no `vmap`.
+"""K copies of one MLP as stacked weights: a batched forward, no `vmap`.
 
 Every `nn.Linear` of the K models becomes one leaf tensor per parameter with a leading seed dim:
 weights are stored transposed, (K, in, out), biases as (K, 1, out), so a layer is one
 `torch.baddbmm(b, h, W)` on activations h of shape (K, B, in) and its backward is two `bmm`s on
 transposed views (no copies, unlike `vmap(functional_call)`, whose batched `F.linear` made its
 weight transposes contiguous). Other parameters (skip_layer's constant `bias`) are stacked as
-they are. The forward of each covered family is written out below, line for line the module's
-own `forward` with `lin(name, h)` in place of `self.<name>(h)`:
+they are. The forward itself is the family's: each model module registers it next to the module
+it mirrors (`skipcore.models.stacking`), looked up by the model's class; `Stacked` is the `lin`
+it applies its Linears through.
 
-    plain_mlp, telescope_mlp, resnet_mlp (stochastic_depth 1), highway_mlp, dense_skip_mlp,
-    skip_layer_mlp.
-
-Masks (skip_mask, block_mask) and branch_multiplier are read from model 0 and must be the same in
-every model (`reason()` checks). Per-seed layer statistics (mean |W|, weight-gradient norm of
-each `layer_names()` entry) are reductions over dims 1.. of the stacked tensors.
+Masks (skip_mask, block_mask) and every other setting (branch_multiplier, ...) are read from
+model 0 and must be the same in every model (`reason()` checks). Per-seed layer statistics (mean
+|W|, weight-gradient norm of each `layer_names()` entry) are reductions over dims 1.. of the
+stacked tensors.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-FAMILIES = ("PlainMLP", "TelescopeMLP", "ResNetMLP", "HighwayMLP", "DenseSkipMLP", "SkipLayerMLP")
+from skipcore.models.stacking import forward_for, registered
+from skipcore.nn.drop_path import DropPath, StochasticDepth
+
+
+def _settings(model: nn.Module) -> list[tuple[str, dict[str, Any]]]:
+    """Every submodule's plain attributes (sizes, multipliers, flags): what a forward reads besides tensors."""
+    return [(name, {k: v for k, v in vars(mod).items() if not k.startswith("_") and k != "training" and not isinstance(v, Tensor)})
+            for name, mod in model.named_modules()]
 
 
 def reason(models: Sequence[nn.Module]) -> Optional[str]:
     """Why these models have no stacked forward (None: they have)."""
     m0 = models[0]
-    name = type(m0).__name__
-    if name not in FAMILIES:
-        return f"no stacked forward for {name} (covered: {', '.join(FAMILIES)})"
+    if forward_for(m0) is None:
+        covered = sorted(cls.__name__ for cls in registered())
+        return f"no stacked forward for {type(m0).__name__} (covered: {', '.join(covered)})"
     if any(type(m) is not type(m0) for m in models):
         return "models of different families"
-    if name == "ResNetMLP" and any(b.drop_path.p < 1.0 for b in m0.layers):
-        return "stochastic depth draws from other RNG streams"
+    for m in m0.modules():
+        if isinstance(m, nn.Dropout) or (isinstance(m, (DropPath, StochasticDepth)) and m.p < 1.0):
+            return "random layers (dropout / stochastic depth) draw from other RNG streams"
+    settings = _settings(m0)
     for m in models[1:]:
         for (n, a), (_, b) in zip(m0.named_buffers(), m.named_buffers()):
             if a.shape != b.shape or not torch.equal(a, b):
                 return f"buffer {n} differs between models"
-        if getattr(m, "layers", None) is not None and name == "ResNetMLP":
-            if any(x.branch_multiplier != y.branch_multiplier for x, y in zip(m0.layers, m.layers)):
-                return "branch_multiplier differs between models"
+        if _settings(m) != settings:
+            return "module settings (e.g. branch_multiplier) differ between models"
     return None
 
 
@@ -68,7 +76,22 @@ class Stacked:
                     rows = rows.unsqueeze(1)
                 self.params[n] = rows.contiguous().requires_grad_(p.requires_grad)
         self.layer_weights = [f"{n}.weight" for n in _layer_names(self.base)]
-        self.forward: Callable[[Tensor], Tensor] = _FORWARDS[type(self.base).__name__](self)
+        self._names = {id(m): n for n, m in self.base.named_modules()}
+        self._linears = {id(m): partial(self.lin, n) for n, m in self.base.named_modules() if n in linears}
+        self._forward = partial(forward_for(self.base), self.base, self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(K, B, ...) -> (K, B, out): the family's stacked forward (`skipcore.models.stacking`)."""
+        return self._forward(x)
+
+    def __call__(self, module: nn.Module) -> Callable[[Tensor], Tensor]:
+        """`lin(module)` of a stacked forward: that Linear of model 0, applied with every seed's weights."""
+        return self._linears[id(module)]
+
+    def param(self, owner: nn.Module, name: str) -> Tensor:
+        """A stacked parameter of model 0's `owner` that is not a Linear's, (K, 1, ...) for a vector."""
+        prefix = self._names[id(owner)]
+        return self.params[f"{prefix}.{name}" if prefix else name]
 
     # -- parameters ---------------------------------------------------------------------
     def leaves(self) -> list[Tensor]:
@@ -126,94 +149,3 @@ def slice_optimizer_state(sd: dict[str, Any], st: Stacked, names: list[str], pic
         full = st.params[name].shape
         state[idx] = {k: (pick(name, v) if isinstance(v, Tensor) and v.shape == full else v) for k, v in s.items()}
     return {"state": state, "param_groups": sd["param_groups"]}
-
-
-# -- the family forwards (x: (K, B, ...) -> (K, B, out)) ---------------------------------
-def _plain(st: Stacked):
-    m = st.base
-
-    def fwd(x: Tensor) -> Tensor:
-        h = x.flatten(2)
-        for i in range(m.depth):
-            h = m.act(st.lin(f"hidden.{i}", h))
-        return st.lin("output", h)
-    return fwd
-
-
-def _telescope(st: Stacked):
-    m = st.base
-
-    def fwd(x: Tensor) -> Tensor:
-        h, outs = x.flatten(2), []
-        for i in range(m.depth):
-            h = m.act(st.lin(f"hidden.{i}", h))
-            outs.append(h)
-        mask = m.skip_mask.to(outs[-1].dtype)
-        z = outs[-1]
-        for i, hi in enumerate(outs):
-            z = z + mask[i] * hi
-        return st.lin("output", z)
-    return fwd
-
-
-def _resnet(st: Stacked):
-    m = st.base
-
-    def fwd(x: Tensor) -> Tensor:
-        h = st.lin("input", x.flatten(2))
-        for i, b in enumerate(m.layers):
-            y = h + b.branch_multiplier * st.lin(f"layers.{i}.fc2", b.act(st.lin(f"layers.{i}.fc1", b.act(h))))
-            h = torch.where(m.block_mask[i], y, h)
-        return st.lin("output", m.act(h))
-    return fwd
-
-
-def _highway(st: Stacked):
-    m = st.base
-
-    def fwd(x: Tensor) -> Tensor:
-        h = st.lin("input", x.flatten(2))
-        for i, b in enumerate(m.layers):
-            t = torch.sigmoid(st.lin(f"layers.{i}.gate.linear", h))
-            y = h + t * (b.act(st.lin(f"layers.{i}.transform", h)) - h)
-            h = torch.where(m.block_mask[i], y, h)
-        return st.lin("output", h)
-    return fwd
-
-
-def _dense(st: Stacked):
-    m = st.base
-
-    def fwd(x: Tensor) -> Tensor:
-        hs = [x.flatten(2)]
-        mask = m.skip_mask.to(hs[0].dtype)
-        k = 0
-        for j in range(1, len(m.sizes)):
-            a = st.lin(f"main.{j - 1}", hs[j - 1])
-            for i in range(j - 1) if m.pairs else ():
-                a = a + mask[k] * st.lin(f"skips.{i}_{j}", hs[i])
-                k += 1
-            hs.append(m.act(a) if j <= m.n_hidden else a)
-        return hs[-1]
-    return fwd
-
-
-def _skip_layer(st: Stacked):
-    m = st.base
-
-    def fwd(x: Tensor) -> Tensor:
-        h = x.flatten(2)
-        zeros = torch.zeros(*h.shape[:2], m.out_features, device=h.device, dtype=h.dtype)
-        if m.output is None:
-            hidden = zeros + st.params["bias"] if m.bias is not None else zeros
-        else:
-            for i in range(m.depth):
-                h = m.act(st.lin(f"hidden.{i}", h))
-            hidden = st.lin("output", h)
-        linear = zeros if m.direct is None else st.lin("direct", x.flatten(2))
-        return hidden + linear
-    return fwd
-
-
-_FORWARDS = {"PlainMLP": _plain, "TelescopeMLP": _telescope, "ResNetMLP": _resnet, "HighwayMLP": _highway,
-             "DenseSkipMLP": _dense, "SkipLayerMLP": _skip_layer}

@@ -78,7 +78,7 @@ def test_resume_from_the_last_epoch_trains_nothing_and_keeps_the_summary_and_rec
         {k: v for k, v in res.summary.items() if k != "time_s"}
     assert {"train_loss", "val_loss", "best_val_loss"} <= set(res2.summary)
     assert res2.summary["time_s"] >= state["loop"]["elapsed_s"] > 0
-    assert res2.records == res.records and m2._skipcore_records == res.records
+    assert res2.records == res.records  # what the worker hands to the probes (FitResult.records)
     for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
         assert torch.equal(a, b), k
 
@@ -138,7 +138,7 @@ def test_gradient_flow_records_first_updates(data):
     assert len(res.records["first_updates"]) == 4
     assert all(len(r) == 4 for r in res.records["first_updates"])
     assert [e["epoch"] for e in res.records["every"]] == [2]
-    assert m._skipcore_records is res.records
+    assert not hasattr(m, "_skipcore_records")  # records travel in FitResult.records, not on the model
 
 
 def test_skip_star_switches_phase_and_turns_skips_on():

@@ -15,6 +15,7 @@ from skipcore.spec.data import LinearPlusNoise, Sine
 from skipcore.spec.probes import DepthError, GradientFlow, L1Linearity, SkipAblation, WeightMagnitude
 from skipcore.spec.train import TrainParams
 from skipcore.train import fit, seed_everything
+from skipcore.train.records import run_probe as run_recorded
 
 torch.set_num_threads(1)
 
@@ -25,12 +26,17 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def telescope(data):
+def trained(data):
     seed_everything(0)
     m = TelescopeMLP(in_features=1, out_features=1, depth=8, width=16)
     gf = GradientFlow(name="gradient_flow", first_k=3, every=2)
-    fit(m, data, TrainParams(epochs=6, batch_size=32, lr=3e-3), probes=[gf], seed=0)
-    return m
+    res = fit(m, data, TrainParams(epochs=6, batch_size=32, lr=3e-3), probes=[gf], seed=0)
+    return m, res.records
+
+
+@pytest.fixture(scope="module")
+def telescope(trained):
+    return trained[0]
 
 
 def _json_ready(result):
@@ -122,9 +128,10 @@ def test_depth_error_mc_points_are_never_training_inputs(run_seed, probe_seed):
     assert lo <= points.min() and points.max() <= hi and points.std() > 3  # spread over [-2pi, 2pi]
 
 
-def test_gradient_flow_reports_recorded_and_final_norms(telescope, data):
+def test_gradient_flow_reports_recorded_and_final_norms(trained, data):
+    telescope, records = trained
     before = _state(telescope)
-    r = run_probe(GradientFlow(name="gradient_flow", first_k=3, every=2), telescope, data)
+    r = run_recorded(GradientFlow(name="gradient_flow", first_k=3, every=2), telescope, data, records, lambda: None)
     _json_ready(r)
     _unchanged(telescope, before)
     assert all(p.grad is None for p in telescope.parameters())

@@ -97,6 +97,26 @@ def test_a_spec_the_ensemble_cannot_take_runs_seed_by_seed(served):
                                    torch.tensor(sequential(spec, run["seed"]).history("train_loss")), **TOL)
 
 
+@pytest.mark.parametrize("model", [{"family": "telescope_mlp", "depth": 3, "width": 8},
+                                   {"family": "resnet_mlp", "depth": 2, "width": 8, "stochastic_depth": 0.5}],
+                         ids=["ensemble", "one_by_one"])
+def test_the_gradient_records_of_each_run_reach_its_gradient_flow_result(served, model):
+    client, _home = served
+    spec = make_spec(name="ens-records", model=model, train={"epochs": 2, "batch_size": 16},
+                     probes=[{"name": "gradient_flow", "first_k": 3, "every": 1}], seeds=[0, 1])
+    exp = run_experiment(client, spec)
+    assert exp["status"] == "succeeded", exp
+    for run in exp["runs"]:
+        got = client.get(f"/v1/runs/{run['id']}/probes/gradient_flow").json()["result"]
+        s = ExperimentSpec.model_validate(spec)
+        (m,), (d,) = build_models(s.model, s.data, [run["seed"]])
+        want = fit(m, d, s.train, probes=s.probes, seed=run["seed"]).records
+        assert len(got["first_updates"]) == 3 and [e["epoch"] for e in got["every"]] == [1, 2]
+        torch.testing.assert_close(torch.tensor(got["first_updates"]), torch.tensor(want["first_updates"]), **TOL)
+        torch.testing.assert_close(torch.tensor([e["grad_norm"] for e in got["every"]]),
+                                   torch.tensor([e["grad_norm"] for e in want["every"]]), **TOL)
+
+
 def test_cancel_of_one_seed_drops_it_from_the_group_and_the_others_finish(served):
     import time
 
