@@ -11,7 +11,7 @@ import torch
 import skipcore.train
 from skipcore.data.synthetic import sine
 from skipcore.models.telescope import TelescopeMLP
-from skipcore.probes import PROBES
+from skipcore.spec import PROBE_NAMES as PROBES
 from skipcore.spec.data import Sine
 from skipcore.spec.probes import GradientFlow, SkipAblation, WeightMagnitude
 from skipcore.spec.train import TrainParams
