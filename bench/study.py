@@ -4,8 +4,8 @@ The study: the seed-000 figure-4 sweep (`examples/specs/000_fig4_depth_error.jso
 width 64, 100 epochs, batch 32, the depth_error probe, 3 seeds) and the figure-1/2 telescope runs
 (`000_fig1_telescope_skip_ablation.json`, `000_fig2_telescope_weight_magnitude.json`: depth 50,
 both inits) at reduced epochs. By default a stated subset keeps one paired measurement under
-10 minutes on a 2-core machine: fig 4 at depths 2, 8, 50 with init `default` (9 runs of
-100 epochs), figs 1/2 at 10 epochs (4 runs); `--depths all --epochs-tele N` for more.
+10 minutes on a 2-core machine: fig 4 at depths 2, 8, 20 with init `default` (9 runs of
+100 epochs), figs 1/2 at 5 epochs (4 runs); `--depths all --epochs-tele N` for more.
 
 Side A, the script: one fresh `python` process (`--script`) that trains the same runs one after
 another, torch on every core (threads = cpu_count; also with 1 thread, which is faster for
@@ -197,7 +197,7 @@ def measure(settings: list[str], script_threads: list[int], rounds: int, specs: 
     in the reverse order of the round before (A B ... B A ...)."""
     from contextlib import ExitStack
 
-    from bench._service import service
+    from bench._service import service, tiny_spec
 
     sides = [f"script{t}" for t in script_threads] + settings
     times: dict[str, list[dict]] = {s: [] for s in sides}
@@ -208,7 +208,7 @@ def measure(settings: list[str], script_threads: list[int], rounds: int, specs: 
             env = {"SKIPCORE_ENSEMBLE_ON_CPU": "true" if ens else "false"}
             urls[name] = stack.enter_context(service("embedded", concurrency=conc, extra_env=env)).url
         for url in urls.values():  # warm each worker (torch import, first run)
-            run_service(url, study_specs([2], ["default"], 2)[:1])
+            run_service(url, [tiny_spec("warm-up")])
         for i in range(rounds):
             for side in (sides if i % 2 == 0 else sides[::-1]):
                 r = (run_script(runs, tmp, int(side[6:])) if side.startswith("script")
@@ -245,9 +245,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="rounds of every side")
     ap.add_argument("--settings", default="c1,c2,c1e,c2e", help="c1 c2 (concurrency) c1e c2e (+ CPU ensembles)")
     ap.add_argument("--script-threads", default="0,1", help="torch threads of the script (0: every core)")
-    ap.add_argument("--depths", default="2,8,50", help="fig-4 depths, or 'all' (the spec's 15)")
+    ap.add_argument("--depths", default="2,8,20", help="fig-4 depths, or 'all' (the spec's 15)")
     ap.add_argument("--inits", default="default", help="fig-4 model.init values (the spec: default,he)")
-    ap.add_argument("--epochs-tele", type=int, default=10, help="epochs of the fig-1/2 telescope runs")
+    ap.add_argument("--epochs-tele", type=int, default=5, help="epochs of the fig-1/2 telescope runs")
     args = ap.parse_args()
     if args.script:
         return script_main(args.script, args.threads or os.cpu_count() or 1)
