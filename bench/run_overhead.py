@@ -7,7 +7,7 @@ for a long and a short number of epochs. Side B submits it to `skipcore serve` (
 settings, started before the clock) and reads `started_at -> finished_at`; side A trains the same
 model for the same epochs in this process with `bench.train_overhead.minimal` (the loop a user
 writes: randperm slices, Adam, loss read once per epoch), with the worker's torch threads
-(cores / concurrency 1). Sides alternate (A B, B A, ...).
+(cores / SKIPCORE_WORKER_CONCURRENCY). Sides alternate (A B, B A, ...).
 
 From the run's own records (metric point times are the wall clock of each epoch's report; the
 worker log's claim/finish lines) the run is split into
@@ -18,7 +18,7 @@ worker log's claim/finish lines) the run is split into
   tail        last epoch's report -> finished_at (probes, figures, last checkpoint, finish)
 and the per-epoch cost is compared with the bare loop's.
 
-    .venv/bin/python bench/run_overhead.py [--cases full:300,full:30,32:100,32:30] [--repeats 2]
+    .venv/bin/python bench/run_overhead.py [--cases full:300,full:30,32:100,32:30] [--repeats 2] [--concurrency 1]
 Target: end to end <= 1.15x the bare loop.
 """
 
@@ -120,17 +120,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", default="full:300,full:30,32:100,32:30", help="batch:epochs, comma-separated")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="SKIPCORE_WORKER_CONCURRENCY (torch threads = cores / it, on both sides); runs go one at a time")
     args = ap.parse_args()
     import httpx
     import torch
 
     from bench._service import service
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 1))  # the worker's threads at concurrency 1
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))  # the worker's threads
     cases = [(None if b == "full" else int(b), int(e)) for b, e in (c.split(":") for c in args.cases.split(","))]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), cpu_count {os.cpu_count()}", flush=True)
     rows = []
-    with service("embedded", concurrency=1) as svc, httpx.Client(base_url=svc.url, timeout=30) as c:
+    with service("embedded", concurrency=args.concurrency) as svc, httpx.Client(base_url=svc.url, timeout=30) as c:
         service_run(c, svc, None, 2)  # warm the worker (torch import, first run)
         for bs, epochs in cases:
             a, b = [], []

@@ -138,7 +138,7 @@ def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 def worker(
     concurrency: Optional[int] = typer.Option(None, help="worker processes on a CPU worker (default SKIPCORE_WORKER_CONCURRENCY)"),
     gpus: Optional[str] = typer.Option(None, help="GPUs to use, one pinned worker each: all | none | 0,1,... "
-                                       "[default: all visible GPUs when CUDA is available, else a CPU worker]"),
+                                       "(default: every visible GPU when CUDA is available, else a CPU worker)"),
     per_gpu: int = typer.Option(1, "--per-gpu", help="runs trained at once on each GPU (pool processes per GPU)"),
     loglevel: str = typer.Option("INFO"),
 ) -> None:
