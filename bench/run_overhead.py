@@ -116,13 +116,64 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return my - slope * mx, slope
 
 
+def tail_breakdown(epochs: int, repeats: int) -> None:
+    """The tail's parts, in this process as the worker runs them after training (full batch):
+    last flush, waiting for the last checkpoint, the probe, storing its result, its figure and the
+    training figure (Vega-Lite specs; PNG/SVG are drawn by the API when first asked for)."""
+    import tempfile
+
+    from bench._common import new_run, worker_context
+    from skipcore.data.synthetic import sine as sine_data
+    from skipcore.probes import run_probe
+    from skipcore.spec import ExperimentSpec
+    from skipcore.train.loop import fit
+    from worker import execute, figures
+    from worker.reporter import DbReporter
+
+    exp = ExperimentSpec.model_validate(spec(None, epochs))
+    parts: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="skipcore-bench-") as tmp:
+        ctx = worker_context(Path(tmp))
+        for _ in range(repeats):
+            from bench.train_overhead import build
+
+            data = sine_data(exp.data, seed=0)
+            model = build(50, 64, "cpu")
+            run_id = new_run(ctx.sessions)
+            rep = DbReporter(ctx, run_id, epochs)
+            try:
+                fit(model, data, exp.train, probes=exp.probes, reporter=rep, seed=0, device="cpu")
+                steps = [("flush", rep.flush), ("last checkpoint", rep.wait_checkpoint)]
+                out: dict = {}
+                steps += [("probe", lambda: out.update(run_probe(exp.probes[0], model, data))),
+                          ("probe record", lambda: execute._store_probe(ctx, run_id, "weight_magnitude", "succeeded",
+                                                                        out, None)),
+                          ("probe figure", lambda: figures.probe_figure(ctx, run_id, "weight_magnitude", out)),
+                          ("training figure", lambda: figures.training_figure(ctx, run_id))]
+                for name, fn in steps:
+                    t0 = time.perf_counter()
+                    fn()
+                    parts.setdefault(name, []).append(time.perf_counter() - t0)
+            finally:
+                rep.close()
+        ctx.engine.dispose()
+    print(f"tail parts (in process, full batch x {epochs} epochs, median of {repeats}): "
+          + ", ".join(f"{k} {statistics.median(v) * 1e3:.0f} ms" for k, v in parts.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", default="full:300,full:30,32:100,32:30", help="batch:epochs, comma-separated")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=1,
                     help="SKIPCORE_WORKER_CONCURRENCY (torch threads = cores / it, on both sides); runs go one at a time")
+    ap.add_argument("--tail", action="store_true", help="only the tail's parts, in process")
     args = ap.parse_args()
+    if args.tail:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.concurrency))
+        return tail_breakdown(30, args.repeats)
     import httpx
     import torch
 
