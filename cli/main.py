@@ -25,10 +25,11 @@ def _settings():
     return Settings()
 
 
-def worker_command(concurrency: int, loglevel: str = "INFO") -> list[str]:
+def worker_command(concurrency: int, loglevel: str = "INFO", node: str = "") -> list[str]:
+    name = f"skipcore-{os.getpid()}" + (f"-{node}" if node else "")
     return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--pool", "prefork",
             "--concurrency", str(concurrency), "--loglevel", loglevel, "-Q", "skipcore", "--without-gossip",
-            "--without-mingle", "-n", f"skipcore-{os.getpid()}@%h"]
+            "--without-mingle", "-n", f"{name}@%h"]
 
 
 @app.command()
@@ -135,15 +136,37 @@ def _stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 @app.command()
 def worker(
-    concurrency: Optional[int] = typer.Option(None, help="worker processes (default SKIPCORE_WORKER_CONCURRENCY)"),
+    concurrency: Optional[int] = typer.Option(None, help="worker processes on a CPU worker (default SKIPCORE_WORKER_CONCURRENCY)"),
+    gpus: Optional[str] = typer.Option(None, help="GPUs to use, one pinned worker each: all | none | 0,1,... "
+                                       "(default: every visible GPU when CUDA is available, else a CPU worker)"),
+    per_gpu: int = typer.Option(1, "--per-gpu", help="runs trained at once on each GPU (pool processes per GPU)"),
     loglevel: str = typer.Option("INFO"),
 ) -> None:
-    """Start a worker for the configured broker (production profile)."""
+    """Start a worker for the configured broker (production profile); on a machine with GPUs, one
+    worker process per GPU, pinned with CUDA_VISIBLE_DEVICES."""
+    from worker.gpus import PlanError, plan_children, visible_gpus
+
     settings = _settings()
+    try:
+        children = plan_children(visible_gpus(), gpus, per_gpu, os.cpu_count() or 1,
+                                 concurrency or settings.worker_concurrency)
+    except PlanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    if children[0].gpu is None and per_gpu != 1:
+        typer.echo("error: --per-gpu needs GPUs (none visible or --gpus none); use --concurrency", err=True)
+        raise typer.Exit(2)
+    if children[0].gpu is not None and concurrency is not None:
+        typer.echo("error: --concurrency is for a CPU worker; on GPUs use --per-gpu", err=True)
+        raise typer.Exit(2)
     _schema_at_head(settings)
-    n = concurrency or settings.worker_concurrency
-    env = dict(os.environ, SKIPCORE_WORKER_CONCURRENCY=str(n))
-    os.execvpe(sys.executable, worker_command(n, loglevel), env)
+    if children[0].gpu is None:  # the CPU worker: this process becomes Celery, as it always did
+        one = children[0]
+        os.execvpe(sys.executable, worker_command(one.concurrency, loglevel), dict(os.environ, **one.env))
+    from cli.supervise import supervise
+
+    raise typer.Exit(supervise([(worker_command(c.concurrency, loglevel, c.node), dict(os.environ, **c.env), c)
+                                for c in children], _die_with_parent))
 
 
 @app.command()
