@@ -1,4 +1,4 @@
-"""`skipcore reproduce`: the reproduction report (docs/reproductions.md) through `client.reproduce`
+"""`skipcore reproduce`: the reproduction report (docs/reproductions.md) through `reproduce`
 (HTTP only; imported when the command runs)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def reproduce(
     concurrency: int = typer.Option(1, help="worker processes of the --serve service"),
 ) -> None:
     """Write the reproduction report (docs/reproductions.md) from fresh runs (HTTP API only)."""
-    from client.reproduce.main import main as reproduce_main
+    from reproduce.main import main as reproduce_main
 
     args = ["--scale", scale, "--out", str(out), "--concurrency", str(concurrency)]
     args += ["--claims", claims] if claims else []

@@ -1,4 +1,4 @@
-"""The reproduction report script end to end, in seconds: `python -m client.reproduce --serve` starts a
+"""The reproduction report script end to end, in seconds: `python -m reproduce --serve` starts a
 real embedded `skipcore serve` (API + Celery worker, temporary home), runs one claim at `--scale
 smoke`, writes the report, and stops the service. The report must hold the claim's section, numeric
 means with 95% CIs, the verdict rule and a verdict, and a real (non-blank) PNG figure."""
@@ -21,7 +21,7 @@ NUMBER = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 
 def test_reproduce_script_writes_a_report_for_one_claim_against_the_embedded_service(tmp_path):
     env = service.service_env(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "client.reproduce", "--serve", "--scale", "smoke", "--claims", "7",
+    r = subprocess.run([sys.executable, "-m", "reproduce", "--serve", "--scale", "smoke", "--claims", "7",
                         "--out", str(tmp_path / "docs"), "--timeout", "120"],
                        env=env, cwd=service.ROOT, capture_output=True, text=True, timeout=170)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -44,7 +44,7 @@ def test_reproduce_script_writes_a_report_for_one_claim_against_the_embedded_ser
 
 
 def test_reproduce_rejects_an_unknown_claim_number(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "client.reproduce", "--claims", "12", "--out", str(tmp_path)],
+    r = subprocess.run([sys.executable, "-m", "reproduce", "--claims", "12", "--out", str(tmp_path)],
                        cwd=service.ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "unknown claim number" in r.stderr
     assert not (tmp_path / "reproductions.md").exists()

@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from client.reproduce import figs
-from client.reproduce.runner import Study
-from client.reproduce.stats import FAIL, UNCLEAR, Stat, greater, less, paired, stat, within
-from client.reproduce.verdict import Claim, Outcome
+from reproduce import figs
+from reproduce.runner import Study
+from reproduce.stats import FAIL, UNCLEAR, Stat, greater, less, paired, stat, within
+from reproduce.verdict import Claim, Outcome
 
 SINE_VAR = 0.5  # variance of sin(x) over whole periods ([-2π, 2π]): the MSE of the best constant
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 from client import Aggregate, Client, Experiment, Run
 
-SPECS = Path(__file__).resolve().parents[2] / "examples" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "examples" / "specs"
 SEEDS = [0, 1, 2]  # every claim is measured over at least these three seeds
 SMOKE_EPOCHS = 20  # `--scale smoke` (CI): every spec trained this many epochs at most
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from client import Client
-from client.reproduce import report
-from client.reproduce.claims import BY_NUMBER, CLAIMS
-from client.reproduce.runner import submit_all, wait_all
-from client.reproduce.verdict import INCONCLUSIVE, Outcome, decide
+from reproduce import report
+from reproduce.claims import BY_NUMBER, CLAIMS
+from reproduce.runner import submit_all, wait_all
+from reproduce.verdict import INCONCLUSIVE, Outcome, decide
 
 
 def _log(msg: str) -> None:
@@ -64,7 +64,7 @@ def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m client.reproduce", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__)
     p.add_argument("--url", default=os.environ.get("SKIPCORE_URL", "http://127.0.0.1:8000"))
     p.add_argument("--api-key", default=os.environ.get("SKIPCORE_API_KEY"))
     p.add_argument("--scale", choices=["small", "full", "smoke"], default="small")
@@ -77,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = p.parse_args(argv)
     numbers = parse_claims(a.claims)
     if a.serve:
-        from client.reproduce.serve import embedded
+        from reproduce.serve import embedded
 
         ctx = embedded(a.concurrency)
     else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from client.reproduce import claims_cnn as c
-from client.reproduce.claims_mlp import CLAIMS as MLP
-from client.reproduce.verdict import Claim
+from reproduce import claims_cnn as c
+from reproduce.claims_mlp import CLAIMS as MLP
+from reproduce.verdict import Claim
 
 GENERAL = ("seeds 003/004 state this for deep residual networks in general, not for CIFAR-10; the small "
            "scale measures it on learnable generated images, and the verdict holds for that task at that scale")

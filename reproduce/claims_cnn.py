@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.reproduce import figs
-from client.reproduce.runner import Study
-from client.reproduce.stats import from_api, greater, less, not_greater, paired, ratio, stat, within
-from client.reproduce.verdict import Claim, Outcome
+from reproduce import figs
+from reproduce.runner import Study
+from reproduce.stats import from_api, greater, less, not_greater, paired, ratio, stat, within
+from reproduce.verdict import Claim, Outcome
 
 IMAGES = "fake_images, learnable generated images, instead of the real data set"
 
