@@ -10,10 +10,13 @@ for the generated image task at that scale, and the report says so.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from reproduce import figs
+from reproduce.flops import macs_ratio
 from reproduce.runner import Study
-from reproduce.stats import from_api, greater, less, not_greater, paired, ratio, stat, within
+from reproduce.stats import MARGIN_ACC, MARGIN_REL, equivalent, from_api, greater, less, no_worse, paired, ratio, stat, \
+    within
 from reproduce.verdict import Claim, Outcome
 
 IMAGES = "fake_images, learnable generated images, instead of the real data set"
@@ -34,25 +37,34 @@ TABLES = [("EMNIST 3-layer", "001_table1_emnist_mlp_3layer", "001_table2_emnist_
           ("CIFAR-10 4-layer", "001_table3_cifar10_mlp_4layer", "001_table3_cifar10_skip_star_4layer")]
 
 
-def claim5(st: dict[str, Study], figdir: Path) -> Outcome:
+def dense_skip_tables(st: dict[str, Study], figdir: Path, tables: list[tuple[str, str, str]], name: str,
+                      title: str) -> Outcome:
+    """Seed 001's tables 1-3 reading: per network, skip − vanilla within ±MARGIN_ACC and skip* − vanilla
+    no worse than −MARGIN_ACC (the one margin style), paired by seed."""
     out, rows = Outcome(), {"vanilla": [], "skip": [], "skip*": []}
-    for label, base, star in TABLES:
+    for label, base, star in tables:
         t, s = st[base], st[star]
         skip, van, sst = t.summary("val_acc", model__skips=True), t.summary("val_acc", model__skips=False), \
             s.summary("val_acc")
         d1, d2 = paired(skip, van), paired(sst, van)
         out.measure(f"{label}: val acc skip − vanilla (paired by seed)", d1)
         out.measure(f"{label}: val acc skip* − vanilla", d2)
-        out.check(f"{label}: skips give no significant change, |skip − vanilla| within 2 points",
-                  within(d1, -0.02, 0.02))
-        out.check(f"{label}: skip* is not worse than vanilla by 2 points or more", greater(d2, -0.02))
+        out.check(f"{label}: skips give no significant change, skip − vanilla within ±{MARGIN_ACC}",
+                  equivalent(d1, MARGIN_ACC))
+        out.check(f"{label}: skip* is no worse than vanilla by {MARGIN_ACC} or more: skip* − vanilla > −{MARGIN_ACC}",
+                  greater(d2, -MARGIN_ACC))
         rows["vanilla"].append(_agg(t, "val_acc", model__skips=False))
         rows["skip"].append(_agg(t, "val_acc", model__skips=True))
         rows["skip*"].append(from_api(s.agg.points[0].metrics.get("val_acc")) if s.agg.points else stat([]))
-    out.figures.append(figs.bars(figdir / "claim05_dense_skip_mlp.png",
-                                 "claim 5: dense-skip MLPs, validation accuracy (mean, 95% CI; stand-in data)",
-                                 [t[0] for t in TABLES], rows, "val accuracy"))
+    n = len(st[tables[0][1]].spec["seeds"])
+    rows = {f"{k} (n={n})": v for k, v in rows.items()}
+    out.figures.append(figs.bars(figdir / name, title, [t[0] for t in tables], rows, "val accuracy"))
     return out
+
+
+def claim5(st: dict[str, Study], figdir: Path) -> Outcome:
+    return dense_skip_tables(st, figdir, TABLES, "claim05_dense_skip_mlp.png",
+                             "claim 5: dense-skip MLPs, validation accuracy (mean, 95% CI; stand-in data)")
 
 
 # ----------------------------------------------------------------------------------- claim 6
@@ -62,29 +74,41 @@ CNNS = ["seed001_cifar10_vanilla_cnn", "seed001_cifar10_skip_cnn", "seed001_cifa
 def claim6(st: dict[str, Study], figdir: Path) -> Outcome:
     out = Outcome()
     van, skip, wide = (st[b] for b in CNNS)
-    cmp = van.client.compare([st[b].exp.id for b in CNNS], metrics=["val_acc", "train_acc", "time_s"])
-    for item, b in zip(cmp.experiments, CNNS):
-        out.measure(f"{b}: val acc (/compare)", from_api(item.summary.get("val_acc")))
-        out.measure(f"{b}: training time s (/compare)", from_api(item.summary.get("time_s")))
+    for b in CNNS:
+        out.measure(f"{b}: val acc", stat(st[b].summary("val_acc").values()))
+        out.measure(f"{b}: training time s (sum of epoch_time)", stat(st[b].train_time().values()))
     acc = {b: st[b].summary("val_acc") for b in CNNS}
     d1, d2 = paired(acc[CNNS[1]], acc[CNNS[0]]), paired(acc[CNNS[2]], acc[CNNS[1]])
-    tr = ratio(wide.summary("time_s"), skip.summary("time_s"))
+    tr = ratio(wide.train_time(), skip.train_time())
+    d = skip.spec["data"]
+    flop = macs_ratio("widened_cnn", "skip_cnn", image_size=d.get("image_size", 32), n_classes=d.get("n_classes", 10),
+                      width_mult=skip.spec["model"].get("width_mult", 1.0))
     out.measure("val acc skip − vanilla (paired)", d1)
     out.measure("val acc widened − skip (paired)", d2)
-    out.measure("training time widened / skip (paired)", tr)
+    out.measure("training time widened / skip (paired by seed; epoch_time only)", tr)
+    out.measure("analytic multiply-add ratio widened / skip (per image, from the model's layer table)", f"{flop:.3f}")
     out.check("skip CNN beats vanilla: difference > 0", greater(d1, 0))
     out.check("widened vanilla beats skip CNN: difference > 0", greater(d2, 0))
-    out.check("at about twice the training time: ratio within [1.5, 2.5]", within(tr, 1.5, 2.5))
-    names = ["vanilla", "skip", "widened"]
+    out.check("at about twice the training time (the seed: 'nearly 2×'): time ratio within [1.5, 2.5]",
+              within(tr, 1.5, 2.5))
+    out.notes.append(f"The networks' compute alone predicts a ratio of {flop:.2f} (multiply-adds); a measured ratio "
+                     "well above it would come from memory traffic or the machine, not from the architecture.")
+    n = len(skip.spec["seeds"])
     out.figures.append(figs.bars(figdir / "claim06_skip_cnn.png", "claim 6: seed-001 CNNs (mean, 95% CI; stand-in data)",
-                                 names, {"val accuracy": [from_api(i.summary.get("val_acc")) for i in cmp.experiments]},
-                                 "val accuracy"))
+                                 ["vanilla", "skip", "widened"],
+                                 {f"val accuracy (n={n})": [stat(acc[b].values()) for b in CNNS]}, "val accuracy"))
     return out
 
 
 # ----------------------------------------------------------------------------------- claim 8
 def _depths(s: Study) -> list[int]:
     return sorted(p["model.depth"] for p in s.points())
+
+
+def relative_change(deep: dict[int, Optional[float]], shallow: dict[int, Optional[float]]) -> dict[int, float]:
+    """seed -> (deep − shallow) / shallow, over the seeds both have."""
+    return {k: (deep[k] - shallow[k]) / shallow[k] for k in deep
+            if deep[k] is not None and shallow.get(k) not in (None, 0)}
 
 
 def claim8(st: dict[str, Study], figdir: Path) -> Outcome:
@@ -96,18 +120,18 @@ def claim8(st: dict[str, Study], figdir: Path) -> Outcome:
         for d in ds:
             out.measure(f"{label} depth {d}: final train loss", stat(tl[d].values()))
             out.measure(f"{label} depth {d}: val acc", stat(s.summary("val_acc", model__depth=d).values()))
-        delta[label] = {k: tl[ds[-1]][k] - tl[ds[0]][k] for k in tl[ds[-1]] if k in tl[ds[0]]
-                        and tl[ds[-1]][k] is not None and tl[ds[0]][k] is not None}
-        out.measure(f"{label}: train loss depth {ds[-1]} − depth {ds[0]} (paired)", stat(delta[label].values()))
-        series[label] = (ds, [stat(tl[d].values()) for d in ds])
-    out.check("plain nets degrade: deep − shallow train loss > 0", greater(stat(delta["plain"].values()), 0))
-    out.check("residual nets do not: deep − shallow train loss not significantly > 0",
-              not_greater(stat(delta["residual"].values()), 0))
+        delta[label] = relative_change(tl[ds[-1]], tl[ds[0]])
+        out.measure(f"{label}: train loss (depth {ds[-1]} − depth {ds[0]}) / depth {ds[0]} (paired)",
+                    stat(delta[label].values()))
+        series[f"{label} (n={len(s.spec['seeds'])})"] = (ds, [stat(tl[d].values()) for d in ds])
+    out.check("plain nets degrade: relative deep − shallow train loss > 0", greater(stat(delta["plain"].values()), 0))
+    out.check(f"residual nets do not: relative deep − shallow train loss no worse than the {MARGIN_REL} margin "
+              f"(whole CI < {MARGIN_REL})", no_worse(stat(delta["residual"].values()), MARGIN_REL))
     out.check("degradation is worse without shortcuts: Δplain − Δresidual > 0",
               greater(paired(delta["plain"], delta["residual"]), 0))
     out.figures.append(figs.lines(figdir / "claim08_degradation.png",
                                   "claim 8: final training loss by depth (mean, 95% CI)", series, "depth",
-                                  "train loss", logy=True))
+                                  "train loss"))
     return out
 
 
@@ -135,44 +159,49 @@ def claim9(st: dict[str, Study], figdir: Path) -> Outcome:
 
 
 # ---------------------------------------------------------------------------------- claim 10
+def _mean_ratio(r: dict) -> float:
+    vals = [v for v, down in zip(r["ratio"], r.get("downsample") or [False] * len(r["ratio"])) if not down]
+    return sum(vals) / len(vals)
+
+
+def _lesion(r: dict) -> float:
+    return r["summary"]["mean_delta_loss_other"] / r["base_loss"]
+
+
 def claim10(st: dict[str, Study], figdir: Path) -> Outcome:
     out, rel = Outcome(), {}
     res, plain = st["he2016_degradation_residual"], st["he2016_degradation_plain"]
     deep = _depths(res)[-1]
-
-    def idr(s, run):
-        r = s.probe(run, "identity_ratio")
-        vals = [v for v, down in zip(r["ratio"], r["downsample"]) if not down]
-        return sum(vals) / len(vals)
-
-    def lesion(s, run):
-        r = s.probe(run, "block_lesion")
-        return r["summary"]["mean_delta_loss_other"] / r["base_loss"]
-
-    ir = stat(res.values(lambda r: idr(res, r), model__depth=deep).values())
+    ir = res.values(lambda r: _mean_ratio(res.probe(r, "identity_ratio")), model__depth=deep)
+    ir0 = res.values(lambda r: _mean_ratio(res.probe(r, "identity_ratio")["at_init"]), model__depth=deep)
+    out.measure(f"residual depth {deep}: mean ‖F(x)‖/‖x‖ over non-downsampling blocks, after training", stat(ir.values()))
+    out.measure(f"residual depth {deep}: the same at initialisation", stat(ir0.values()))
     for label, s in (("residual", res), ("plain", plain)):
-        rel[label] = s.values(lambda r, s=s: lesion(s, r), model__depth=deep)
-        out.measure(f"{label} depth {deep}: loss increase when one non-downsampling block is deleted / base loss",
-                    stat(rel[label].values()))
-    out.measure(f"residual depth {deep}: mean ‖F(x)‖/‖x‖ over non-downsampling blocks", ir)
-    out.check("residual blocks are near-identity: identity ratio < 0.5", less(ir, 0.5))
+        rel[label] = s.values(lambda r, s=s: _lesion(s.probe(r, "block_lesion")), model__depth=deep)
+        out.measure(f"{label} depth {deep}: loss increase when one non-downsampling block is deleted / base loss, "
+                    "after training", stat(rel[label].values()))
+        out.measure(f"{label} depth {deep}: the same at initialisation",
+                    stat(s.values(lambda r, s=s: _lesion(s.probe(r, "block_lesion")["at_init"]),
+                                  model__depth=deep).values()))
+    learned = paired(ir, ir0)
+    out.measure("identity ratio after training − at initialisation (paired)", learned)
+    out.check("residual blocks are near-identity after training: identity ratio < 0.5", less(stat(ir.values()), 0.5))
+    out.check("and training made them so (not the init): after − at init < 0", less(learned, 0))
     out.check("deleting one residual block barely hurts: relative loss increase < 0.25",
               less(stat(rel["residual"].values()), 0.25))
     out.check("and hurts less than in the plain net: plain − residual > 0", greater(paired(rel["plain"], rel["residual"]), 0))
+    n = len(res.spec["seeds"])
     series = {}
-    for label, s in (("residual", res), ("plain", plain)):
-        per = s.values(lambda r, s=s: s.probe(r, "block_lesion")["delta_loss"], model__depth=deep)
+    for label, key in (("after training", None), ("at initialisation", "at_init")):
+        per = res.values(lambda r, key=key: (res.probe(r, "identity_ratio")[key] if key else
+                                             res.probe(r, "identity_ratio"))["ratio"], model__depth=deep)
         rows = [v for v in per.values() if v]
         if rows:
-            series[f"{label}: Δloss, block deleted"] = (list(range(1, len(rows[0]) + 1)), [stat(c) for c in zip(*rows)])
-    per = res.values(lambda r: res.probe(r, "identity_ratio")["ratio"], model__depth=deep)
-    rows = [v for v in per.values() if v]
-    if rows:
-        series["residual: ‖F(x)‖/‖x‖"] = (list(range(1, len(rows[0]) + 1)), [stat(c) for c in zip(*rows)])
+            series[f"{label} (n={len(rows)})"] = (list(range(1, len(rows[0]) + 1)), [stat(c) for c in zip(*rows)])
     if series:
-        out.figures.append(figs.lines(figdir / "claim10_identity_lesion.png",
-                                      f"claim 10: depth-{deep} nets, per block (mean, 95% CI)", series, "block",
-                                      "Δ val loss (lesion) · ‖F(x)‖/‖x‖ (ratio)"))
+        out.figures.append(figs.lines(figdir / "claim10_identity_ratio.png",
+                                      f"claim 10: residual depth-{deep} net, ‖F(x)‖/‖x‖ per block (mean, 95% CI, "
+                                      f"n={n} seeds)", series, "block (1 = first)", "‖F(x)‖/‖x‖"))
     return out
 
 
@@ -181,30 +210,36 @@ def claim11(st: dict[str, Study], figdir: Path) -> Outcome:
     out = Outcome()
     sd, rs = st["huang2016_stochastic_depth"], st["residual_scaling"]
     acc = {p: sd.summary("val_acc", model__stochastic_depth=p) for p in (1.0, 0.5)}
-    tm = {p: sd.summary("time_s", model__stochastic_depth=p) for p in (1.0, 0.5)}
+    tm = {p: sd.train_time(model__stochastic_depth=p) for p in (1.0, 0.5)}
     for p in (1.0, 0.5):
         out.measure(f"stochastic depth p_L={p}: val acc", stat(acc[p].values()))
-        out.measure(f"stochastic depth p_L={p}: training time s", stat(tm[p].values()))
+        out.measure(f"stochastic depth p_L={p}: training time s (sum of epoch_time)", stat(tm[p].values()))
     d, tr = paired(acc[0.5], acc[1.0]), ratio(tm[0.5], tm[1.0])
     out.measure("val acc p_L=0.5 − p_L=1 (paired)", d)
-    out.measure("training time p_L=0.5 / p_L=1 (paired)", tr)
+    out.measure("training time p_L=0.5 / p_L=1 (paired; epoch_time only)", tr)
+    out.measure("expected share of residual blocks computed at p_L=0.5 (linear decay, Huang et al.)", "≈ 0.75")
     out.check("stochastic depth generalises better: val acc difference > 0", greater(d, 0))
     out.check("and trains faster: time ratio < 1", less(tr, 1.0))
     scales = sorted({p["model.residual_scale"] for p in rs.points()}, reverse=True)
-    ir = {a: rs.values(lambda r: sum(rs.probe(r, "identity_ratio")["ratio"]) / len(rs.probe(r, "identity_ratio")["ratio"]),
-                       model__residual_scale=a) for a in scales}
+    ir = {a: rs.values(lambda r: _mean_ratio(rs.probe(r, "identity_ratio")), model__residual_scale=a) for a in scales}
+    ir0 = {a: rs.values(lambda r: _mean_ratio(rs.probe(r, "identity_ratio")["at_init"]), model__residual_scale=a)
+           for a in scales}
     va = {a: rs.summary("val_acc", model__residual_scale=a) for a in scales}
     for a in scales:
-        out.measure(f"residual scale {a}: mean identity ratio ‖aF(x)‖/‖x‖", stat(ir[a].values()))
+        out.measure(f"residual scale {a} (at init): mean identity ratio ‖F(x)‖/‖x‖ after training", stat(ir[a].values()))
+        out.measure(f"residual scale {a}: the same at initialisation", stat(ir0[a].values()))
         out.measure(f"residual scale {a}: val acc", stat(va[a].values()))
     dd = paired(ir[scales[-1]], ir[scales[0]])
-    out.measure(f"identity ratio, scale {scales[-1]} − scale {scales[0]} (paired)", dd)
-    out.check(f"residual scaling keeps blocks nearer the identity: ratio(scale {scales[-1]}) − ratio(1) < 0", less(dd, 0))
-    out.figures.append(figs.bars(figdir / "claim11_stochastic_depth_scaling.png",
-                                 "claim 11: stochastic depth and residual scaling (mean, 95% CI)",
-                                 [f"p_L={p}" for p in (1.0, 0.5)] + [f"scale {a}" for a in scales],
-                                 {"val accuracy": [stat(acc[p].values()) for p in (1.0, 0.5)] +
-                                  [stat(va[a].values()) for a in scales],
-                                  "identity ratio": [stat([]), stat([])] + [stat(ir[a].values()) for a in scales]},
-                                 "val accuracy · ‖aF(x)‖/‖x‖"))
+    out.measure(f"identity ratio after training, scale {scales[-1]} − scale {scales[0]} (paired)", dd)
+    out.check(f"residual scaling keeps blocks nearer the identity after training: ratio(scale {scales[-1]}) − "
+              "ratio(1) < 0", less(dd, 0))
+    n = len(sd.spec["seeds"])
+    out.figures.append(figs.bars(figdir / "claim11_stochastic_depth.png",
+                                 f"claim 11: stochastic depth (mean, 95% CI, n={n} seeds)", ["p_L=1", "p_L=0.5"],
+                                 {"val accuracy": [stat(acc[p].values()) for p in (1.0, 0.5)]}, "val accuracy"))
+    out.figures.append(figs.bars(figdir / "claim11_residual_scaling.png",
+                                 f"claim 11: init-time residual scaling (mean, 95% CI, n={len(rs.spec['seeds'])})",
+                                 [f"scale {a}" for a in scales],
+                                 {"at initialisation": [stat(ir0[a].values()) for a in scales],
+                                  "after training": [stat(ir[a].values()) for a in scales]}, "‖F(x)‖/‖x‖"))
     return out
