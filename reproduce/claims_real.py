@@ -32,7 +32,7 @@ def claim13(st: dict[str, Study], figdir: Path) -> Outcome:
     share = s.values(lambda r: s.probe(r, "l1_linearity")["hidden_share"], model__skip_layer=True)
     for a in arms:
         out.measure(f"skip_layer={a}: fraction of hidden units pruned", stat(fp[a].values()))
-        out.measure(f"skip_layer={a}: test loss (MSE, standardised target)", stat(loss[a].values()))
+        out.measure(f"skip_layer={a}: test loss (MSE)", stat(loss[a].values()))
     out.measure("skip_layer=True: share of the output from hidden units", stat(share.values()))
     d = paired(fp[True], fp[False])
     rel = {k: (loss[True][k] - loss[False][k]) / loss[False][k] for k in loss[True]

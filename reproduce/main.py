@@ -93,7 +93,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--plan", action="store_true", help="only time every configuration and write plan_<scale>.json")
     p.add_argument("--out", type=Path, default=Path("docs"))
     p.add_argument("--claims", help="comma list of claim numbers (default: all)")
-    p.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for the runs")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to wait for the runs (default 2 h; 12 h at --scale seed and full)")
     p.add_argument("--serve", action="store_true", help="start an embedded `skipcore serve` (temporary home)")
     p.add_argument("--concurrency", type=int, default=int(os.environ.get("SKIPCORE_WORKER_CONCURRENCY", "1")),
                    help="worker processes of the --serve service")
@@ -111,5 +112,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if a.plan:
             plan(url, a.scale, a.out, numbers, a.concurrency, bool(ensemble), a.api_key)
         else:
-            run(url, a.scale, a.out, numbers, a.timeout, a.api_key, service)
+            timeout = a.timeout or (43200.0 if a.scale in ("seed", "full") else 7200.0)
+            run(url, a.scale, a.out, numbers, timeout, a.api_key, service)
     return 0

@@ -49,7 +49,7 @@ def test_reproduce_script_writes_a_report_for_one_claim_against_the_embedded_ser
 
 
 def test_reproduce_rejects_an_unknown_claim_number(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "reproduce", "--claims", "12", "--out", str(tmp_path)],
+    r = subprocess.run([sys.executable, "-m", "reproduce", "--claims", "99", "--out", str(tmp_path)],
                        cwd=service.ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "unknown claim number" in r.stderr
     assert not (tmp_path / "reproductions.md").exists()
