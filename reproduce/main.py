@@ -45,7 +45,7 @@ def plan(url: str, scale: str, out_dir: Path, numbers: list[int], concurrency: i
     with Client(url, api_key, timeout=60.0) as c:
         p = planner.measure(c, [b for n in numbers for b in BY_NUMBER[n].specs], scale, concurrency, ensemble, _log)
     path = planner.write(p, out_dir)
-    _log("\n".join(planner.table(p)))
+    _log("\n".join(planner.table(p) + planner.verdict_lines(p)))
     _log(f"planned wall time {p['planned_s'] / 60:.1f} min ({p['sequential_s'] / 60:.1f} min of runs over "
          f"{concurrency} worker process(es)); wrote {path}")
     return path

@@ -22,6 +22,7 @@ from client import Client, Run
 from reproduce.runner import Study, load_spec, wait_all
 
 TIMING_EPOCHS = 3
+BUDGET_S = 2.5 * 3600  # `--scale seed` on a 2-core machine
 STACKED = ("plain_mlp", "telescope_mlp", "resnet_mlp", "highway_mlp", "dense_skip_mlp", "skip_layer_mlp")
 
 
@@ -117,6 +118,28 @@ def write(plan: dict[str, Any], out_dir: Path) -> Path:
 def read(out_dir: Path, scale: str) -> dict[str, Any] | None:
     path = out_dir / f"plan_{scale}.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def over_budget(plan: dict[str, Any], budget_s: float = BUDGET_S) -> list[str]:
+    """The studies that do not fit: dropping the costliest first until the rest fits the budget."""
+    rows = sorted(plan["rows"], key=lambda r: -r["planned_s"])
+    left, out = plan["planned_s"], []
+    for r in rows:
+        if left <= budget_s:
+            break
+        out.append(r["study"])
+        left -= r["planned_s"] / max(1, plan["concurrency"])
+    return out
+
+
+def verdict_lines(plan: dict[str, Any], budget_s: float = BUDGET_S) -> list[str]:
+    drop = over_budget(plan, budget_s)
+    head = (f"planned {plan['planned_s'] / 3600:.2f} h ({plan['sequential_s'] / 3600:.2f} h of runs over "
+            f"{plan['concurrency']} worker process(es), ensembles {'on' if plan['ensemble_on_cpu'] else 'off'}) "
+            f"against a budget of {budget_s / 3600:.1f} h")
+    if not drop:
+        return [head + ": fits."]
+    return [head + ": does not fit; without " + ", ".join(drop) + " the rest would."]
 
 
 def table(plan: dict[str, Any]) -> list[str]:

@@ -71,8 +71,8 @@ def _plan(meta: dict) -> list[str]:
         return ["- planned wall time: no plan (run with `--plan` first to time every configuration)"]
     return [f"- planned wall time {p['planned_s'] / 60:.1f} min (from `--plan`: {planner.TIMING_EPOCHS} epochs of "
             f"every configuration timed on this machine, extrapolated) against the measured "
-            f"{meta['wall_s'] / 60:.1f} min", "", "<details><summary>the plan</summary>", "",
-            *planner.table(p), "", "</details>"]
+            f"{meta['wall_s'] / 60:.1f} min; " + planner.verdict_lines(p)[0], "",
+            "<details><summary>the plan</summary>", "", *planner.table(p), "", "</details>"]
 
 
 def write(path: Path, scale: str, results: list[tuple], studies: dict[str, Study], meta: dict) -> Path:

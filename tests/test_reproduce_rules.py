@@ -180,3 +180,12 @@ def test_the_timing_spec_cuts_epochs_and_init_arms_but_keeps_the_sweep_and_the_e
     assert t["sweep"]["model.depth"] == list(range(2, 51)) and t["seeds"] == spec["seeds"]
     cnn = plan.timing_spec(load_spec("seed001_cifar10_skip_cnn", "seed"), ensemble=True)
     assert len(cnn["seeds"]) == 1
+
+
+def test_the_plan_names_what_does_not_fit_the_budget_costliest_first():
+    rows = [{"study": "a", "planned_s": 3600.0}, {"study": "b", "planned_s": 36000.0}, {"study": "c", "planned_s": 7200.0}]
+    p = {"rows": rows, "concurrency": 2, "ensemble_on_cpu": True, "sequential_s": 46800.0, "planned_s": 23400.0}
+    assert plan.over_budget(p, budget_s=9000.0) == ["b"]
+    assert plan.over_budget(p, budget_s=2000.0) == ["b", "c"]  # 23400 - 18000 - 3600 = 1800 left
+    assert plan.verdict_lines(p, 30000.0)[0].endswith("fits.")
+    assert "without b" in plan.verdict_lines(p, 9000.0)[0]
