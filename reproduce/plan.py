@@ -52,27 +52,30 @@ def _t(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def _epoch_s(c: Client, run: Run) -> float:
-    hist = c.metric_history(run.id, "epoch_time")
-    per = [p.value for p in hist if p.step > 1 and p.value is not None] or [p.value for p in hist]
-    return statistics.median(per)
+def _epochs(c: Client, run: Run) -> list[float]:
+    return [p.value for p in c.metric_history(run.id, "epoch_time") if p.value is not None]
+
+
+def _epoch_s(hist: list[float]) -> float:
+    return statistics.median(hist[1:] or hist)  # after the first epoch (warm-up)
 
 
 def point_plan(c: Client, runs: list[Run], epochs: int, seeds: int) -> tuple[float, float, bool]:
-    """(seconds per epoch of one job, planned seconds for `seeds` seeds at `epochs` epochs, stacked) of one sweep
-    point from its timing runs: runs that started together trained as one stacked ensemble (one job for
-    all seeds); otherwise each seed is a job of its own (measured seeds stand for the others)."""
-    starts = [_t(r.started_at) for r in runs]
-    if len(runs) > 1 and max(starts) - min(starts) < 1.0:  # one stacked ensemble
-        epoch = _epoch_s(c, runs[0])
-        wall = max(_t(r.finished_at) for r in runs) - min(starts)
+    """(seconds per epoch of one job, planned seconds for `seeds` seeds at `epochs` epochs, stacked) of one
+    sweep point from its timing runs. Runs that trained as one stacked ensemble share one epoch timer, so
+    their `epoch_time` histories are identical: one job for all seeds. Otherwise each seed is a job of its
+    own (fixed cost: the shortest wall time minus its epochs; the measured seeds stand for the others)."""
+    hists = [_epochs(c, r) for r in runs]
+    if len(runs) > 1 and all(h == hists[0] for h in hists):
+        epoch = _epoch_s(hists[0])
+        wall = max(_t(r.finished_at) for r in runs) - min(_t(r.started_at) for r in runs)
         return epoch, max(0.0, wall - TIMING_EPOCHS * epoch) + epochs * epoch, True
-    jobs = []
-    for r in runs:
-        epoch = _epoch_s(c, r)
-        fixed = max(0.0, _t(r.finished_at) - _t(r.started_at) - TIMING_EPOCHS * epoch)
-        jobs.append((epoch, fixed + epochs * epoch))
-    return statistics.mean(e for e, _ in jobs), seeds * statistics.mean(p for _, p in jobs), False
+    per = [_epoch_s(h) for h in hists]
+    # seeds the worker claimed together but trained one by one share a start time: the shortest wall
+    # is the one that holds only its own run
+    fixed = min(max(0.0, _t(r.finished_at) - _t(r.started_at) - TIMING_EPOCHS * e) for r, e in zip(runs, per))
+    epoch = statistics.mean(per)
+    return epoch, seeds * (fixed + epochs * epoch), False
 
 
 def measure(c: Client, bases: list[str], scale: str, concurrency: int, ensemble: bool,
