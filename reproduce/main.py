@@ -15,7 +15,7 @@ from reproduce import plan as planner
 from reproduce import report
 from reproduce.claims import BY_NUMBER, CLAIMS
 from reproduce.runner import SCALES, submit_all, wait_all
-from reproduce.verdict import INCONCLUSIVE, Outcome, claim_scale, decide
+from reproduce.verdict import Outcome, claim_scale, decide
 
 
 def _log(msg: str) -> None:
@@ -73,7 +73,7 @@ def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float 
                 out = Outcome(notes=[f"could not evaluate: {type(exc).__name__}: {exc}"])
             scale_data = claim_scale(cl, studies)
             v, why = decide(cl, out, failed, scale_data)
-            if not out.conditions and v == INCONCLUSIVE and out.notes:
+            if not out.conditions and out.notes:  # could not evaluate: say why, whatever the scale
                 why = out.notes[0]
             results.append((cl, out, v, why, scale_data))
             _log(f"claim {cl.number}: {v} — {why}")
