@@ -1,5 +1,5 @@
-"""`skipcore reproduce`: the reproduction report (docs/reproductions.md) through `client.reproduce`
-(HTTP only; imported when the command runs)."""
+"""`skipcore reproduce`: the reproduction report (docs/reproductions.md) through the `reproduce`
+application (HTTP only; imported when the command runs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import typer
 
 
 def reproduce(
-    scale: str = typer.Option("small", help="small | full | smoke"),
+    scale: str = typer.Option("small", help="smoke | small | seed | full"),
+    plan: bool = typer.Option(False, "--plan", help="only time every configuration and write plan_<scale>.json"),
     out: Path = typer.Option(Path("docs"), help="folder for reproductions.md and figures/"),
     claims: Optional[str] = typer.Option(None, help="comma list of claim numbers (default: all)"),
     url: Optional[str] = typer.Option(None, "--url", envvar="SKIPCORE_URL", help="a running service"),
@@ -18,10 +19,11 @@ def reproduce(
     concurrency: int = typer.Option(1, help="worker processes of the --serve service"),
 ) -> None:
     """Write the reproduction report (docs/reproductions.md) from fresh runs (HTTP API only)."""
-    from client.reproduce.main import main as reproduce_main
+    from reproduce.main import main as reproduce_main
 
     args = ["--scale", scale, "--out", str(out), "--concurrency", str(concurrency)]
     args += ["--claims", claims] if claims else []
+    args += ["--plan"] if plan else []
     args += ["--serve"] if serve_ else (["--url", url] if url else [])
     raise typer.Exit(reproduce_main(args))
 

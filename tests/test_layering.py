@@ -24,7 +24,7 @@ def loaded_after(statement: str) -> set[str]:
     "import skipcore.spec; skipcore.spec.ExperimentSpec",
     "import skipcore",
     "import client",
-    "import client.reproduce",
+    "import reproduce",
     "import skipcore.figures",  # the worker draws with it; torch stays out
     "import skipcore.charts, skipcore.stats",
     "import persistence.queue, persistence.repo.runs, persistence.repo.metrics",
@@ -55,7 +55,13 @@ def test_arrows_point_one_way():
     assert not _imports("persistence") & {"api", "worker", "cli", "torch", "fastapi"}
     assert not _imports("api") & {"worker", "torch", "torchvision", "cli"}
     assert not _imports("worker") & {"api", "fastapi", "cli"}
-    assert not _imports("client") & {"api", "worker", "persistence", "skipcore", "torch"}
+    assert not _imports("client") & {"api", "worker", "persistence", "skipcore", "torch", "matplotlib", "reproduce"}
+    assert not _imports("reproduce") & {"api", "worker", "persistence", "skipcore", "torch", "cli"}
+
+
+def test_the_client_library_loads_no_plotting_and_no_report_application():
+    mods = loaded_after("import client")
+    assert "matplotlib" not in mods and "reproduce" not in mods
 
 
 def test_bench_and_the_service_helper_stand_apart_from_the_tests_and_the_service():

@@ -306,7 +306,7 @@ def test_client_events_resume_from_last_event_id(live_url, http):
 def test_api_and_reproduce_t_quantiles_agree_with_scipy_for_df_1_to_200():
     from scipy.stats import t as student_t
 
-    from client.reproduce import stats as reproduce_stats
+    from reproduce import stats as reproduce_stats
 
     for df in range(1, 201):
         exact = student_t.ppf(0.975, df)
@@ -319,7 +319,7 @@ def test_aggregate_ci95_of_41_seeds_uses_the_exact_t_quantile(client):
     """df = 40: the exact quantile is 2.0211, not the normal 1.96 (a 3% narrower interval)."""
     from scipy.stats import t as student_t
 
-    from client.reproduce import stats as reproduce_stats
+    from reproduce import stats as reproduce_stats
 
     exp = _submit(client, seeds=list(range(41)))
     values = [float(i % 7) for i in range(41)]

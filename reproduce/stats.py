@@ -9,6 +9,22 @@ from functools import lru_cache
 from typing import Iterable, Optional
 
 PASS, FAIL, UNCLEAR = "pass", "fail", "unclear"
+# One margin style for every equivalence or "no worse" condition: the whole 95% CI must lie inside the
+# margin to pass, wholly outside to fail. Accuracy differences: two points; losses and times: 5% of the
+# reference arm's value (a relative difference).
+MARGIN_ACC, MARGIN_REL = 0.02, 0.05
+
+
+class State(str):
+    """pass / fail / unclear, plus `lean`: where the mean alone falls (pass or fail), so an unclear or
+    undecided condition still says which way it leaned."""
+
+    lean: str
+
+    def __new__(cls, state: str, lean: str) -> "State":
+        obj = super().__new__(cls, state)
+        obj.lean = lean
+        return obj
 
 
 @lru_cache(maxsize=1024)
@@ -73,28 +89,32 @@ def ratio(a: dict[int, Optional[float]], b: dict[int, Optional[float]]) -> Stat:
 # other side, `unclear` otherwise (including n < 2, where there is no CI).
 
 
-def greater(s: Stat, thr: float) -> str:
+def greater(s: Stat, thr: float) -> State:
     if s.lo is None:
-        return UNCLEAR
-    return PASS if s.lo > thr else FAIL if s.hi < thr else UNCLEAR
+        return State(UNCLEAR, PASS if s.mean is not None and s.mean > thr else FAIL)
+    return State(PASS if s.lo > thr else FAIL if s.hi < thr else UNCLEAR, PASS if s.mean > thr else FAIL)
 
 
-def less(s: Stat, thr: float) -> str:
+def less(s: Stat, thr: float) -> State:
     if s.lo is None:
-        return UNCLEAR
-    return PASS if s.hi < thr else FAIL if s.lo > thr else UNCLEAR
+        return State(UNCLEAR, PASS if s.mean is not None and s.mean < thr else FAIL)
+    return State(PASS if s.hi < thr else FAIL if s.lo > thr else UNCLEAR, PASS if s.mean < thr else FAIL)
 
 
-def within(s: Stat, lo: float, hi: float) -> str:
+def within(s: Stat, lo: float, hi: float) -> State:
+    inside = s.mean is not None and lo <= s.mean <= hi
     if s.lo is None:
-        return UNCLEAR
+        return State(UNCLEAR, PASS if inside else FAIL)
     if lo <= s.lo and s.hi <= hi:
-        return PASS
-    return FAIL if s.hi < lo or s.lo > hi else UNCLEAR
+        return State(PASS, PASS)
+    return State(FAIL if s.hi < lo or s.lo > hi else UNCLEAR, PASS if inside else FAIL)
 
 
-def not_greater(s: Stat, thr: float) -> str:
-    """No evidence of exceeding thr: pass unless the whole CI is above it."""
-    if s.lo is None:
-        return UNCLEAR
-    return FAIL if s.lo > thr else PASS
+def equivalent(s: Stat, margin: float) -> State:
+    """No difference: the whole CI of a difference inside ±margin."""
+    return within(s, -margin, margin)
+
+
+def no_worse(s: Stat, margin: float) -> State:
+    """Not higher by more than the margin (a loss or a time): the whole CI below +margin."""
+    return less(s, margin)

@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from client.reproduce import figs
-from client.reproduce.runner import Study
-from client.reproduce.stats import FAIL, UNCLEAR, Stat, greater, less, paired, stat, within
-from client.reproduce.verdict import Claim, Outcome
+from reproduce import figs
+from reproduce.runner import Study
+from reproduce.stats import Stat, greater, less, paired, stat, within
+from reproduce.verdict import Claim, Outcome
 
 SINE_VAR = 0.5  # variance of sin(x) over whole periods ([-2π, 2π]): the MSE of the best constant
 
@@ -28,6 +28,7 @@ def _seed0(s: Study, **params) -> Optional[object]:
     return runs[min(runs)] if runs else None
 
 
+TELESCOPE = "000_fig1_telescope_skip_ablation"  # figs 1 and 2: one telescope experiment, both probes
 SEED_INIT = "default"  # seed 000 ran PyTorch's default nn.Linear init; its specs sweep model.init
 
 
@@ -43,7 +44,7 @@ def _arms(s: Study) -> list[tuple[str, dict]]:
 
 # ----------------------------------------------------------------------------------- claim 1
 def claim1(st: dict[str, Study], figdir: Path) -> Outcome:
-    s, out = st["000_fig1_telescope_skip_ablation"], Outcome()
+    s, out = st[TELESCOPE], Outcome()
 
     def half(r: dict) -> str:
         return str(min(r["ks"], key=lambda k: abs(k - max(r["ks"]) / 2)))
@@ -69,7 +70,8 @@ def claim1(st: dict[str, Study], figdir: Path) -> Outcome:
     if run is not None and (r := s.probe(run, "skip_ablation")):
         k = half(r)
         out.figures.append(figs.curves(figdir / "claim01_skip_ablation.png",
-                                       f"claim 1: telescope MLP, seed {run.seed}: keep only first / last {k} skips",
+                                       f"claim 1 (seed fig 1): telescope MLP, one run (seed {run.seed}, init default, "
+                                       f"n=1): all skips / first {k} only / last {k} only",
                                        r["x"], {"target": r["target"], "all skips": r["full"],
                                                 f"first {k} only": r["first"][k], f"last {k} only": r["last"][k]},
                                        "x", "f(x)"))
@@ -90,7 +92,8 @@ def _wm(s: Study, run, first: int = 7) -> Optional[float]:
 
 
 def claim2(st: dict[str, Study], figdir: Path) -> Outcome:
-    tel, res, out = st["000_fig2_telescope_weight_magnitude"], st["000_fig3_resnet_v2_weight_magnitude"], Outcome()
+    # the telescope of fig 2 is fig 1's network (same spec, same runs): one experiment, both probes
+    tel, res, out = st[TELESCOPE], st["000_fig3_resnet_v2_weight_magnitude"], Outcome()
     for label, arm in _arms(tel):
         out.measure("telescope: mean |W| of the first 7 hidden layers after the input layer / the later ones "
                     "(last excluded)" + label, stat(tel.values(lambda r: _wm(tel, r), **arm).values()))
@@ -121,58 +124,73 @@ def claim2(st: dict[str, Study], figdir: Path) -> Outcome:
         series[label] = (list(range(1, len(keep) + 1)), stats)
     if series:
         out.figures.append(figs.lines(figdir / "claim02_weight_magnitude.png",
-                                      "claim 2: final mean |W| per hidden layer (mean, 95% CI over seeds)", series,
-                                      "hidden layer", "mean |W|", logy=True))
+                                      "claims 2 (seed figs 2, 3): final mean |W| per hidden layer (mean, 95% CI over "
+                                      "seeds; init default)", series, "hidden layer (1 = first)", "mean |W|", logy=True))
     return out
 
 
 # ----------------------------------------------------------------------------------- claim 3
+# Pre-declared depth groups (fixed before any run; no depth is picked from the results): the seed's
+# band, the shallowest depths and the deepest ones.
+GROUPS = {"shallow": (2, 4), "band": (8, 13), "deep": (40, 50)}
+
+
+def group_means(err: dict[int, dict[int, Optional[float]]], group: tuple[int, int]) -> dict[int, float]:
+    """seed -> mean error over the sweep's depths inside `group` (inclusive), for the seeds that have
+    every one of those depths (so each seed's mean is over the same depths)."""
+    depths = [d for d in err if group[0] <= d <= group[1]]
+    if not depths:
+        return {}
+    seeds = set.intersection(*({k for k, v in err[d].items() if v is not None} for d in depths))
+    return {k: _mean([err[d][k] for d in depths]) for k in sorted(seeds)}
+
+
+def depth_groups(out: Outcome, err: dict, err_l: dict, epochs: tuple[int, int]) -> None:
+    """Claim 3's conditions on the pre-declared groups, paired by seed."""
+    g = {name: group_means(err, rng) for name, rng in GROUPS.items()}
+    gl = {name: group_means(err_l, rng) for name, rng in GROUPS.items()}
+    for name, (lo, hi) in GROUPS.items():
+        out.measure(f"mean MC error over depths {lo}-{hi} ({name}), {epochs[0]} epochs", stat(g[name].values()))
+    d_sh, d_dp = paired(g["band"], g["shallow"]), paired(g["band"], g["deep"])
+    out.measure("band − shallow (paired by seed)", d_sh)
+    out.measure("band − deep (paired by seed)", d_dp)
+    out.check("the seed's band 8-13 beats the shallowest depths 2-4: band − shallow < 0", less(d_sh, 0))
+    out.check("and the deepest depths 40-50: band − deep < 0", less(d_dp, 0))
+    out.check("the deepest plain MLPs (40-50) fail to train: their mean MC error > 0.25 (half of Var(sin))",
+              greater(stat(g["deep"].values()), 0.25))
+    gap_s = {k: g["shallow"][k] - g["band"][k] for k in g["shallow"] if k in g["band"]}
+    gap_l = {k: gl["shallow"][k] - gl["band"][k] for k in gl["shallow"] if k in gl["band"]}
+    out.measure(f"gap shallow − band after {epochs[0]} epochs", stat(gap_s.values()))
+    out.measure(f"the same gap after {epochs[1]} epochs", stat(gap_l.values()))
+    out.check("more epochs close the gap for shallow nets: short gap − long gap > 0", greater(paired(gap_s, gap_l), 0))
+
+
 def claim3(st: dict[str, Study], figdir: Path) -> Outcome:
     short, long_, out = st["000_fig4_depth_error"], st["000_fig4_depth_error_long"], Outcome()
     key = "depth_error.mc_error"
     arm, arm_l = _arms(short)[0][1], _arms(long_)[0][1]
     depths = sorted({p["model.depth"] for p in short.points()})
+    depths_l = sorted({p["model.depth"] for p in long_.points()})
     err = {d: short.summary(key, model__depth=d, **arm) for d in depths}
-    err_l = {d: long_.summary(key, model__depth=d, **arm_l) for d in depths}
+    err_l = {d: long_.summary(key, model__depth=d, **arm_l) for d in depths_l}
+    e = (short.spec["train"]["epochs"], long_.spec["train"]["epochs"])
+    depth_groups(out, err, err_l, e)
     means = {d: stat(err[d].values()) for d in depths}
-    band = [d for d in depths if 8 <= d <= 13]
-    best = min(depths, key=lambda d: means[d].mean if means[d].mean is not None else math.inf)
-    best_band = min(band, key=lambda d: means[d].mean if means[d].mean is not None else math.inf) if band else None
-    shallow, deep = depths[0], depths[-1]
-    out.measure(f"depth with the lowest mean MC error ({short.spec['train']['epochs']} epochs)", best)
-    for d in depths:
-        out.measure(f"MC error, depth {d}", means[d])
-    if best_band is None:
-        out.check("a depth in 8-13 is best", UNCLEAR)
-    elif best in band:
-        dlt = paired(err[best_band], err[shallow])
-        out.measure(f"error(depth {best_band}) − error(depth {shallow}), paired by seed", dlt)
-        out.check(f"a depth in 8-13 is best: it is, and beats depth {shallow} (difference < 0)", less(dlt, 0))
-    else:
-        dlt = paired(err[best], err[best_band])
-        out.measure(f"error(depth {best}) − error(best depth in 8-13: {best_band}), paired by seed", dlt)
-        out.check(f"a depth in 8-13 is best (depth {best} is better; fails if significantly)",
-                  FAIL if dlt.hi is not None and dlt.hi < 0 else UNCLEAR)
-    if deep < 50:
-        out.notes.append(f"The deepest plain MLP of this sweep has depth {deep}; the seed's sweep goes to 50.")
-    out.check(f"the deepest plain MLP (depth {deep}) fails to train: MC error > 0.25 (half of Var(sin))",
-              greater(means[deep], 0.25))
-    if best_band is not None:
-        gap_s = {k: err[shallow][k] - err[best_band][k] for k in err[shallow] if k in err[best_band]}
-        gap_l = {k: err_l[shallow][k] - err_l[best_band][k] for k in err_l[shallow] if k in err_l[best_band]}
-        g = paired(gap_s, gap_l)
-        out.measure(f"gap error(depth {shallow}) − error(depth {best_band}): short training", stat(gap_s.values()))
-        out.measure(f"the same gap after {long_.spec['train']['epochs']} epochs", stat(gap_l.values()))
-        out.check("more epochs close the gap for shallow nets: short gap − long gap > 0", greater(g, 0))
-    series = {f"{short.spec['train']['epochs']} epochs": (depths, [means[d] for d in depths]),
-              f"{long_.spec['train']['epochs']} epochs": (depths, [stat(err_l[d].values()) for d in depths])}
+    out.measure(f"depth with the lowest mean MC error ({e[0]} epochs; descriptive, decides nothing)",
+                min(depths, key=lambda d: means[d].mean if means[d].mean is not None else math.inf))
+    if depths[-1] < 50:
+        out.notes.append(f"The deepest plain MLP of this sweep has depth {depths[-1]}; the seed's sweep goes to 50.")
+    n = len(short.spec["seeds"])
+    series = {f"{e[0]} epochs, init default (n={n})": (depths, [means[d] for d in depths]),
+              f"{e[1]} epochs, init default (n={len(long_.spec['seeds'])})":
+                  (depths_l, [stat(err_l[d].values()) for d in depths_l])}
     for label, other in _arms(short)[1:]:  # the other inits, beside the seed's
         m_o = [stat(short.summary(key, model__depth=d, **other).values()) for d in depths]
-        out.measure(f"MC error, depth {deep}{label}", m_o[-1])
-        series[f"{short.spec['train']['epochs']} epochs{label}"] = (depths, m_o)
+        out.measure(f"MC error, depth {depths[-1]}{label}", m_o[-1])
+        series[f"{e[0]} epochs{label} (n={n})"] = (depths, m_o)
     out.figures.append(figs.lines(figdir / "claim03_depth_error.png",
-                                  "claim 3: plain ReLU MLP, Monte-Carlo error by depth (mean, 95% CI)", series,
-                                  "depth", "MC error", logy=True, vspan=(8, 13)))
+                                  "claim 3 (seed fig 4): plain ReLU MLP, Monte-Carlo error by depth (mean, 95% CI)",
+                                  series, "depth (hidden layers)", "MC error", vspan=(8, 13)))
     return out
 
 
@@ -203,11 +221,13 @@ def claim4(st: dict[str, Study], figdir: Path) -> Outcome:
         vals = s.values(lambda r: first(r), model__init=init)
         rows = [v for v in vals.values() if v]
         if rows:
-            series[f"{init} init"] = (list(range(1, len(rows[0]) + 1)), [stat(col) for col in zip(*rows)])
+            # hidden.0 (the 1-to-width input layer, hidden layer 1) is left out: numbering starts at 2
+            series[f"{init} init"] = (list(range(2, len(rows[0]) + 2)), [stat(col) for col in zip(*rows)])
     if series:
         out.figures.append(figs.lines(figdir / "claim04_first_update_grad_norms.png",
                                       "claim 4: telescope MLP, gradient norm per layer at the first update",
-                                      series, "hidden layer (after the input layer)", "‖∇W‖", logy=True))
+                                      series, "hidden layer (1 = first; layer 1 is not identity-initialisable)",
+                                      "‖∇W‖ at the first update", logy=True))
     return out
 
 
@@ -235,6 +255,12 @@ def claim7(st: dict[str, Study], figdir: Path) -> Outcome:
     return out
 
 
+def _s000(family: str, depth, epochs: int, **extra) -> dict:
+    """Seed 000's set-up (width 64, ReLU, PyTorch's default init, sin(x), Adam; no lr, size or batch stated)."""
+    return dict(family=family, depth=depth, width=64, activation="relu", init="default", data="sine",
+                optimizer="adam", epochs=epochs, **extra)
+
+
 CLAIMS = [
     Claim(1, "000", "Telescope skip ablation (fig 1)",
           "In a depth-50 width-64 telescope MLP trained on sin(x), keeping only the first half of the skips "
@@ -242,38 +268,42 @@ CLAIMS = [
           ["000_fig1_telescope_skip_ablation"],
           "MSE and std of the realised function are divided by Var(sin) and std(sin) on the probe's grid. "
           "Conditions: full MSE/Var < 0.1 (the net was trained); first-half extra MSE/Var < 0.1; "
-          "last-half std ratio < 0.2. Verdict on the seed's init (default); the He arm is measured beside it.", claim1),
+          "last-half std ratio < 0.2. Verdict on the seed's init (default); the He arm is measured beside it.", claim1,
+          seed_setup=_s000("telescope_mlp", 50, 2000)),
     Claim(2, "000", "Mean |W| per layer: telescope vs ResNet V2 (figs 2, 3)",
           "Mean |W| per layer is high in the first ~5-7 layers of the telescope MLP and falls after, while in a "
           "ResNet-V2 MLP it is spread evenly.",
-          ["000_fig2_telescope_weight_magnitude", "000_fig3_resnet_v2_weight_magnitude"],
+          [TELESCOPE, "000_fig3_resnet_v2_weight_magnitude"],
           "ratio = mean |W| of the first 7 hidden layers after the input layer / mean of the later ones "
           "(telescope: without its last layer, the seed's outlier; both nets: without the 1-to-width input layer, "
           "whose fan-in of 1 makes its initial weights large before any training). The ResNet V2 is the seed's V2 "
           "block (x' = relu(Wx) + x, depth 50 hidden layers). Verdict on the seed's init (default); the He arm is "
           "measured beside it. Conditions: telescope ratio > 1.5; ResNet-V2 ratio within [0.67, 1.5].",
-          claim2),
+          claim2, seed_setup=_s000("telescope_mlp; resnet_mlp", 50, 2000, block="activation_then_add")),
     Claim(3, "000", "Plain MLP depth sweep: MC error by depth (fig 4)",
           "Plain ReLU MLPs of depth 2..50 after 100 epochs: a middle band of depths (8-13) has the lowest "
           "Monte-Carlo error, very deep plain MLPs fail to train, and more epochs close the gap for shallow nets.",
           ["000_fig4_depth_error", "000_fig4_depth_error_long"],
-          "MC error = the depth_error probe (1000 random points of the support). Conditions: the depth with the "
-          "lowest mean error is in 8-13 and beats the shallowest depth (paired difference < 0) — fails when a "
-          "depth outside the band is significantly better than the best in-band depth; the deepest net's error "
-          "> 0.25 (half of Var(sin)); the gap error(shallowest) − error(best in-band) is smaller after the "
-          "long training (paired difference of gaps > 0). Verdict on the seed's init (default); the He arm's "
-          "errors are shown beside it.", claim3),
+          "MC error = the depth_error probe (1000 random points of the support, their own generator). Three "
+          "depth groups declared before any run: shallow 2-4, the seed's band 8-13, deep 40-50; each seed's "
+          "error of a group is its mean over the group's depths, and groups are compared paired by seed (no "
+          "depth is picked by its result). Conditions: band − shallow < 0; band − deep < 0; the deep group's "
+          "error > 0.25 (half of Var(sin)); the gap shallow − band is smaller after the long training (short "
+          "gap − long gap > 0). Verdict on the seed's init (default); the He arm's errors are shown beside it.",
+          claim3, seed_setup=_s000("plain_mlp", list(range(2, 51)), 100)),
     Claim(4, "000", "Identity vs He init: first-update gradient norms (further ideas)",
           "With identity weights and zero biases every layer of the telescope MLP sees the same input and should "
           "receive the same gradient at the first update; with He init the gradients differ from the start.",
           ["000_ideas_init_gradient_flow"],
           "CV = std/mean over the identity-initialisable hidden layers (all but the input layer) of the first "
-          "update's per-layer gradient norms. Conditions: CV(identity) < 0.05; CV(He) − CV(identity) > 0.", claim4),
+          "update's per-layer gradient norms. Conditions: CV(identity) < 0.05; CV(He) − CV(identity) > 0.", claim4,
+          seed_setup=dict(family="telescope_mlp", init=["identity", "he"], data="sine", optimizer="adam")),
     Claim(7, "002", "L1 + skip-layer connections prune a linear problem to its linear term",
           "With an L1 penalty and skip-layer (input-to-output) connections, a linear problem prunes the hidden "
           "units away, leaving the linear term.",
           ["002_l1_skip_layer_linearity"],
           "fraction pruned = the l1_linearity probe's hidden units whose in- and out-weights are all below the "
           "threshold. Conditions: on the linear problem (nonlinear=0) the fraction > 0.8; and it is larger than "
-          "with the non-linear component (paired difference > 0).", claim7),
+          "with the non-linear component (paired difference > 0).", claim7,
+          seed_setup=dict(family="skip_layer_mlp")),
 ]

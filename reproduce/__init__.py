@@ -2,12 +2,12 @@
 wait for the runs, read the results back through the public HTTP API (`client`) and write
 `docs/reproductions.md` with figures under `docs/figures/`.
 
-    python -m client.reproduce --url http://127.0.0.1:8000 --scale small --out docs/ [--claims 1,3]
-    python -m client.reproduce --serve --scale small --out docs/   # starts its own embedded service
+    python -m reproduce --url http://127.0.0.1:8000 --scale small --out docs/ [--claims 1,3]
+    python -m reproduce --serve --scale small --out docs/   # starts its own embedded service
 
 No torch and no server imports: httpx (through `client`) and matplotlib only.
 """
 
-from client.reproduce.main import main, run
+from reproduce.main import main, run
 
 __all__ = ["main", "run"]

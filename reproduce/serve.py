@@ -13,11 +13,12 @@ import servicekit
 
 
 @contextmanager
-def embedded(concurrency: int = 1, keep: bool = False) -> Iterator[str]:
+def embedded(concurrency: int = 1, keep: bool = False, ensemble_on_cpu: bool = False) -> Iterator[str]:
     home = Path(tempfile.mkdtemp(prefix="skipcore-reproduce-"))
     try:
         with servicekit.embedded(home, concurrency=concurrency, timeout=120,
-                                 worker_concurrency=str(concurrency)) as url:
+                                 worker_concurrency=str(concurrency),
+                                 ensemble_on_cpu=str(ensemble_on_cpu).lower()) as url:
             yield url
     finally:
         if not keep:

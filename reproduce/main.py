@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from client import Client
-from client.reproduce import report
-from client.reproduce.claims import BY_NUMBER, CLAIMS
-from client.reproduce.runner import submit_all, wait_all
-from client.reproduce.verdict import INCONCLUSIVE, Outcome, decide
+from reproduce import plan as planner
+from reproduce import report
+from reproduce.claims import BY_NUMBER, CLAIMS
+from reproduce.runner import SCALES, submit_all, wait_all
+from reproduce.verdict import Outcome, claim_scale, decide
 
 
 def _log(msg: str) -> None:
@@ -31,8 +32,27 @@ def parse_claims(text: Optional[str]) -> list[int]:
     return nums
 
 
+def ensemble_for(scale: str) -> bool:
+    """Seed ensembles on CPU (SKIPCORE_ENSEMBLE_ON_CPU) for the scales that train many MLP seeds: a
+    stacked seed's numbers differ from a lone run's only by floating-point summation order, which no
+    verdict (a mean and CI over seeds) can see; the CNNs of the timing claims never stack."""
+    return scale in ("seed", "full")
+
+
+def plan(url: str, scale: str, out_dir: Path, numbers: list[int], concurrency: int, ensemble: bool,
+         api_key: Optional[str] = None) -> Path:
+    """Time every configuration of `scale` and write `<out>/plan_<scale>.json`."""
+    with Client(url, api_key, timeout=60.0) as c:
+        p = planner.measure(c, [b for n in numbers for b in BY_NUMBER[n].specs], scale, concurrency, ensemble, _log)
+    path = planner.write(p, out_dir)
+    _log("\n".join(planner.table(p) + planner.verdict_lines(p)))
+    _log(f"planned wall time {p['planned_s'] / 60:.1f} min ({p['sequential_s'] / 60:.1f} min of runs over "
+         f"{concurrency} worker process(es)); wrote {path}")
+    return path
+
+
 def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float = 7200.0,
-        api_key: Optional[str] = None) -> Path:
+        api_key: Optional[str] = None, service: Optional[dict] = None) -> Path:
     """Submit, wait, measure, judge and write the report; returns the report's path."""
     claims = [BY_NUMBER[n] for n in numbers]
     figdir = out_dir / "figures"
@@ -51,37 +71,47 @@ def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float 
                 out = cl.evaluate(studies, figdir)
             except Exception as exc:  # noqa: BLE001 - one claim's missing data must not lose the others
                 out = Outcome(notes=[f"could not evaluate: {type(exc).__name__}: {exc}"])
-            v, why = decide(cl, out, failed)
-            if not out.conditions and v == INCONCLUSIVE and out.notes:
+            scale_data = claim_scale(cl, studies)
+            v, why = decide(cl, out, failed, scale_data)
+            if not out.conditions and out.notes:  # could not evaluate: say why, whatever the scale
                 why = out.notes[0]
-            results.append((cl, out, v, why))
+            results.append((cl, out, v, why, scale_data))
             _log(f"claim {cl.number}: {v} — {why}")
     meta = {"wall_s": time.monotonic() - t0, "runs": n_runs, "url": url, "load": load,
-            "device": os.environ.get("SKIPCORE_REPRODUCE_DEVICE", "CPU")}
+            "device": os.environ.get("SKIPCORE_REPRODUCE_DEVICE", "CPU"), "plan": planner.read(out_dir, scale),
+            "service": service or {}}
     path = report.write(out_dir / "reproductions.md", scale, results, studies, meta)
     _log(f"wrote {path} in {meta['wall_s'] / 60:.1f} min")
     return path
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m client.reproduce", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__)
     p.add_argument("--url", default=os.environ.get("SKIPCORE_URL", "http://127.0.0.1:8000"))
     p.add_argument("--api-key", default=os.environ.get("SKIPCORE_API_KEY"))
-    p.add_argument("--scale", choices=["small", "full", "smoke"], default="small")
+    p.add_argument("--scale", choices=list(SCALES), default="small")
+    p.add_argument("--plan", action="store_true", help="only time every configuration and write plan_<scale>.json")
     p.add_argument("--out", type=Path, default=Path("docs"))
     p.add_argument("--claims", help="comma list of claim numbers (default: all)")
-    p.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for the runs")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to wait for the runs (default 2 h; 12 h at --scale seed and full)")
     p.add_argument("--serve", action="store_true", help="start an embedded `skipcore serve` (temporary home)")
     p.add_argument("--concurrency", type=int, default=int(os.environ.get("SKIPCORE_WORKER_CONCURRENCY", "1")),
                    help="worker processes of the --serve service")
     a = p.parse_args(argv)
     numbers = parse_claims(a.claims)
+    ensemble = ensemble_for(a.scale) if a.serve else None
     if a.serve:
-        from client.reproduce.serve import embedded
+        from reproduce.serve import embedded
 
-        ctx = embedded(a.concurrency)
+        ctx = embedded(a.concurrency, ensemble_on_cpu=bool(ensemble))
     else:
         ctx = nullcontext(a.url)
+    service = {"embedded": a.serve, "concurrency": a.concurrency, "ensemble_on_cpu": ensemble}
     with ctx as url:
-        run(url, a.scale, a.out, numbers, a.timeout, a.api_key)
+        if a.plan:
+            plan(url, a.scale, a.out, numbers, a.concurrency, bool(ensemble), a.api_key)
+        else:
+            timeout = a.timeout or (43200.0 if a.scale in ("seed", "full") else 7200.0)
+            run(url, a.scale, a.out, numbers, timeout, a.api_key, service)
     return 0

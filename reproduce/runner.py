@@ -14,22 +14,44 @@ from typing import Any, Callable, Optional
 
 from client import Aggregate, Client, Experiment, Run
 
-SPECS = Path(__file__).resolve().parents[2] / "examples" / "specs"
+SPECS = Path(__file__).resolve().parents[1] / "examples" / "specs"
+SCALES = ("smoke", "small", "seed", "full")
 SEEDS = [0, 1, 2]  # every claim is measured over at least these three seeds
+SEED_SEEDS = [0, 1, 2, 3, 4]  # `--scale seed`: at least five wherever a CI decides a verdict
 SMOKE_EPOCHS = 20  # `--scale smoke` (CI): every spec trained this many epochs at most
+# data that is generated or ships inside a package: these studies run at the seed's own size at `--scale seed`
+IN_PACKAGE = ("sine", "linear_plus_noise", "digits", "diabetes")
+# the seed's own sweep where the spec file keeps a coarser one (fig 4: every depth 2..50)
+SEED_SWEEPS: dict[str, dict[str, list[Any]]] = {"000_fig4_depth_error": {"model.depth": list(range(2, 51))}}
 
 
 def spec_path(base: str, scale: str) -> Path:
-    return SPECS / (f"{base}.json" if scale == "full" else f"{base}_small.json")
+    """The file of `base` at `scale`: the full spec at `full`, and at `seed` for in-package data; the
+    `_small` spec otherwise (the full one where a study has no small variant)."""
+    small = SPECS / f"{base}_small.json"
+    if scale == "full" or not small.exists():
+        return SPECS / f"{base}.json"
+    if scale == "seed" and json.loads((SPECS / f"{base}.json").read_text())["data"]["name"] in IN_PACKAGE:
+        return SPECS / f"{base}.json"
+    return small
+
+
+def level(base: str, scale: str) -> str:
+    """`seed` when the study runs at the seed's own size (the full spec plus `SEED_SWEEPS`), else `reduced`."""
+    return "seed" if scale != "smoke" and spec_path(base, scale).name == f"{base}.json" else "reduced"
 
 
 def load_spec(base: str, scale: str) -> dict[str, Any]:
-    """The spec file of `base` at `scale`, with at least three seeds. `smoke` shrinks the small spec
-    further (epochs, data) so CI can run it in seconds; it is never used for the committed report."""
+    """The spec file of `base` at `scale`, with at least three seeds (five for a study at the seed's
+    own size, `level` "seed"). `smoke` shrinks the small spec further (epochs, data)
+    so CI can run it in seconds; it is never used for the committed report."""
     spec = json.loads(spec_path(base, scale).read_text())
     spec.pop("description", None)
-    if len(spec.get("seeds") or []) < len(SEEDS):
-        spec["seeds"] = list(SEEDS)
+    seeds = SEED_SEEDS if level(base, scale) == "seed" else SEEDS
+    if len(spec.get("seeds") or []) < len(seeds):
+        spec["seeds"] = list(seeds)
+    if level(base, scale) == "seed" and base in SEED_SWEEPS:
+        spec["sweep"] = {**(spec.get("sweep") or {}), **SEED_SWEEPS[base]}
     if scale == "smoke":
         spec["train"]["epochs"] = min(spec["train"]["epochs"], SMOKE_EPOCHS)
         spec["train"].pop("checkpoint_every", None)
@@ -44,6 +66,7 @@ class Study:
     file: str
     spec: dict[str, Any]
     exp: Experiment
+    level: str = "reduced"  # "seed": the seed's own size; "reduced": fewer epochs or a smaller network
     agg: Optional[Aggregate] = None
     client: Optional[Client] = field(default=None, repr=False)
     _probes: dict[tuple[str, str], dict] = field(default_factory=dict, repr=False)
@@ -79,6 +102,15 @@ class Study:
                 out[seed] = None
         return out
 
+    def train_time(self, **params: Any) -> dict[int, Optional[float]]:
+        """seed -> seconds of training: the sum of the run's `epoch_time` metric (the training loop's
+        own per-epoch timer: training steps and the validation pass; no database writes, checkpoints,
+        probes or model building inside it)."""
+        def total(run: Run) -> Optional[float]:
+            vals = [p.value for p in self.client.metric_history(run.id, "epoch_time") if p.value is not None]
+            return sum(vals) if vals else None
+        return self.values(total, **params)
+
     def summary(self, key: str, **params: Any) -> dict[int, Optional[float]]:
         return self.values(lambda r: r.summary.get(key), **params)
 
@@ -92,7 +124,8 @@ def submit_all(c: Client, bases: list[str], scale: str) -> dict[str, Study]:
     for base in dict.fromkeys(bases):
         spec = load_spec(base, scale)
         exp = c.submit(spec)
-        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec, exp, client=c)
+        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec, exp,
+                          level=level(base, scale), client=c)
     return out
 
 

@@ -1,3 +1,0 @@
-from client.reproduce.main import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from reproduce.main import main
+
+raise SystemExit(main())
