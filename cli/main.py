@@ -159,7 +159,7 @@ def worker(
     if children[0].gpu is not None and concurrency is not None:
         typer.echo("error: --concurrency is for a CPU worker; on GPUs use --per-gpu", err=True)
         raise typer.Exit(2)
-    _schema_at_head(settings)
+    _schema_at_head(settings, down_ok=True)
     if children[0].gpu is None:  # the CPU worker: this process becomes Celery, as it always did
         one = children[0]
         os.execvpe(sys.executable, worker_command(one.concurrency, loglevel), dict(os.environ, **one.env))
@@ -184,14 +184,23 @@ def api(
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
 
 
-def _schema_at_head(settings) -> None:
-    """Before any server process starts: a database behind the code is one line naming the command."""
+def _schema_at_head(settings, down_ok: bool = False) -> None:
+    """Before any server process starts: a database behind the code is one line naming the command.
+    `down_ok` (the worker): a database that cannot be reached yet is a warning, not a refusal; the
+    worker's writes retry until it is back, so a run delivered meanwhile starts then."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from persistence.db import make_engine
     from persistence.schema import verify
 
     engine = make_engine(str(settings.database_url))
     try:
         verify(engine)
+    except (OperationalError, InterfaceError) as exc:
+        if not down_ok:
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(f"warning: cannot reach the database yet ({reason}); the worker starts and retries", err=True)
     finally:
         engine.dispose()
 

@@ -32,7 +32,7 @@ _callbacks_lock = threading.Lock()
 
 
 def mark(session: Session, run_id: str) -> None:
-    """Say at this session's commit that `run_id` has new events."""
+    """Say at the commit of `session` that `run_id` has new events."""
     session.info.setdefault(_PENDING, set()).add(run_id)
 
 

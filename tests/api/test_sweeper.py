@@ -142,7 +142,7 @@ def test_two_api_processes_resend_a_queued_backlog_at_most_once_per_period(home,
     import redis
 
     period = 2.0
-    redis.Redis.from_url(redis_url).delete(QUEUE)  # messages other tests of this session left behind
+    redis.Redis.from_url(redis_url).delete(QUEUE)  # messages that earlier tests on this Redis database left
     env = service.production_env(home, database_url=fresh_pg_url, broker_url=redis_url,
                                  sweep_interval_seconds="0.05", requeue_after_seconds=str(period),
                                  submissions_per_minute="100000")
