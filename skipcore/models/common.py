@@ -1,8 +1,9 @@
 """Helpers shared by the model families: activations, sizes, the hidden Linear stack, init, block API.
 
 MLPs: `check_size`, `hidden_stack` / `run_stack` (the `hidden.{i}` chain of plain, telescope and
-skip-layer MLPs), `init_named` (each `layer_names()` module, in that order), `block_layer_names` and
-`mlp_args` (what every MLP `build()` reads from a spec and DataInfo).
+skip-layer MLPs), `init_named` (each `layer_names()` module, in that order), `block_layer_names`,
+`mlp_args` (what every MLP `build()` reads from a spec and DataInfo) and `UniformMLP` (the frame of
+the MLPs of one width). `spec_args`: spec fields as a module's keyword arguments.
 Block API (resnet_mlp, highway_mlp, resnet_cnn): `BlockAPI`. CNNs: `init_conv_bn`, `pool_fc`,
 `image_channels`.
 """
@@ -102,17 +103,43 @@ def init_named(model: nn.Module, scheme: str, *, io: Sequence[str] | None = None
         init_layer(model.get_submodule(name), layer_scheme, activation=model.activation)
 
 
+def spec_args(params: Any, *names: str) -> dict[str, Any]:
+    """The spec fields `names` of `params`, as keyword arguments of a family's module."""
+    return {name: getattr(params, name) for name in names}
+
+
 def mlp_args(params: Any, info: Any, *extra: str) -> dict[str, Any]:
     """The keyword arguments every MLP family takes, plus the spec fields named in `extra`."""
-    args = {
-        "in_features": in_features(info.in_shape),
-        "out_features": info.n_outputs,
-        "depth": params.depth,
-        "width": params.width,
-        "activation": params.activation,
-        "init": params.init,
-    }
-    return args | {name: getattr(params, name) for name in extra}
+    args = {"in_features": in_features(info.in_shape), "out_features": info.n_outputs}
+    return args | spec_args(params, "depth", "width", "activation", "init", *extra)
+
+
+class UniformMLP(nn.Module):
+    """The frame of the MLP families of one hidden width (plain, telescope, skip-layer, residual,
+    highway): keyword arguments `in_features`, `out_features`, `depth`, `width`, `activation`,
+    `init` and the family's own options. It checks the size, keeps `depth`, `width`,
+    `activation` and the module `act`, then calls the family's `_layers(in_features,
+    out_features, **options)` (which creates the layers, in the order that seeds their draws) and
+    `_init_weights(init)`. Class attributes give the family's defaults (`ACTIVATION`, `INIT`),
+    its smallest width (`MIN_WIDTH`) and the name a size error gives (`NAME`, else the class's).
+    """
+
+    ACTIVATION, INIT, MIN_WIDTH, NAME = "relu", "he", 1, ""
+
+    def __init__(self, *, in_features: int, out_features: int, depth: int, width: int,
+                 activation: str | None = None, init: str | None = None, **options: Any) -> None:
+        super().__init__()
+        check_size(self.NAME or type(self).__name__, depth, width, min_width=self.MIN_WIDTH)
+        self.depth, self.width, self.activation = depth, width, activation or self.ACTIVATION
+        self.act = make_activation(self.activation)
+        self._layers(in_features, out_features, **options)
+        self._init_weights(init or self.INIT)
+
+    def _layers(self, in_features: int, out_features: int, **options: Any) -> None:
+        raise NotImplementedError
+
+    def _init_weights(self, init: str) -> None:
+        init_named(self, init)
 
 
 # ----------------------------------------------------------------------------- block API
@@ -197,10 +224,12 @@ def image_channels(family: str, info: Any) -> int:
 
 
 # ----------------------------------------------------------------------------- stacked seeds
-def stacked_blocks(m: nn.Module, lin: Any, x: Tensor, block: Any) -> Tensor:
-    """`LayerBlocks.features` for K stacked seeds (skipcore.models.stacking): the `input` stem,
-    then each block's output `block(b, h)` where `block_mask` keeps it, else the stream unchanged."""
+def stacked_blocks(m: nn.Module, lin: Any, x: Tensor, block: Any, stem: Any = None) -> Tensor:
+    """`LayerBlocks.features` for K stacked seeds (skipcore.models.stacking): the `input` stem (then
+    `stem`, e.g. an activation, where given), then each block's output `block(b, h)` where
+    `block_mask` keeps it, else the stream unchanged."""
     h = lin(m.input)(x.flatten(2))
+    h = h if stem is None else stem(h)
     for i, b in enumerate(m.layers):
         h = torch.where(m.block_mask[i], block(b, h), h)
     return h

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import bool_mask, in_features, make_activation
+from skipcore.models.common import bool_mask, in_features, make_activation, spec_args
 from skipcore.models.init import draw_, init_layer
 from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
@@ -125,15 +125,8 @@ class DenseSkipMLP(nn.Module):
 
 @family("dense_skip_mlp", stackable=True)
 def build(params, info) -> DenseSkipMLP:
-    return DenseSkipMLP(
-        in_features=in_features(info.in_shape),
-        out_features=info.n_outputs,
-        widths=params.widths,
-        skips=params.skips,
-        init_fan_in=params.init_fan_in,
-        activation=params.activation,
-        init=params.init,
-    )
+    return DenseSkipMLP(in_features=in_features(info.in_shape), out_features=info.n_outputs,
+                        **spec_args(params, "widths", "skips", "init_fan_in", "activation", "init"))
 
 
 # -- the forward, for one model or K stacked seeds (skipcore.models.stacking) ------------------

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skipcore.models import family
-from skipcore.models.common import conv_linear_names, image_channels, init_conv_bn, pool_fc
+from skipcore.models.common import conv_linear_names, image_channels, init_conv_bn, pool_fc, spec_args
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -115,12 +115,6 @@ class DenseNetCNN(nn.Module):
 # ----------------------------------------------------------------------------- build
 @family("densenet_cnn")
 def build(params: Any, info: Any) -> DenseNetCNN:
-    return DenseNetCNN(
-        in_channels=image_channels("densenet_cnn", info),
-        n_classes=info.n_outputs,
-        growth_rate=params.growth_rate,
-        block_layers=tuple(params.block_layers),
-        bottleneck=params.bottleneck,
-        compression=params.compression,
-        init_channels=params.init_channels,
-    )
+    return DenseNetCNN(in_channels=image_channels("densenet_cnn", info), n_classes=info.n_outputs,
+                       block_layers=tuple(params.block_layers),
+                       **spec_args(params, "growth_rate", "bottleneck", "compression", "init_channels"))

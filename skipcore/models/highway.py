@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import (LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args,
+from skipcore.models.common import (LayerBlocks, UniformMLP, block_layer_names, init_named, make_activation, mlp_args,
                                     stacked_blocks)
 from skipcore.models.stacking import StackedLinears, stacked_forward
 from skipcore.nn.gates import TransformGate, highway
@@ -40,28 +40,17 @@ class HighwayBlock(nn.Module):
         return highway(x, self.act(self.transform(x)), self.gate(x))
 
 
-class HighwayMLP(LayerBlocks, nn.Module):
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        gate_bias: float = -2.0,
-        init: str = "he",
-    ) -> None:
-        super().__init__()
-        check_size("HighwayMLP", depth, width)
-        self.depth, self.width, self.activation = depth, width, activation
-        self.input = nn.Linear(in_features, width)
+class HighwayMLP(LayerBlocks, UniformMLP):
+    """See the module docstring; keyword arguments as `UniformMLP` (activation relu, init he) and
+    `gate_bias` (default -2)."""
+
+    def _layers(self, in_features: int, out_features: int, gate_bias: float = -2.0) -> None:
+        self.input = nn.Linear(in_features, self.width)
         self.layers = nn.ModuleList(
-            HighwayBlock(width=width, activation=activation, gate_bias=gate_bias) for _ in range(depth)
+            HighwayBlock(width=self.width, activation=self.activation, gate_bias=gate_bias) for _ in range(self.depth)
         )
-        self.output = nn.Linear(width, out_features)
-        self.register_buffer("block_mask", torch.ones(depth, dtype=torch.bool))
-        self._init_weights(init)
+        self.output = nn.Linear(self.width, out_features)
+        self.register_buffer("block_mask", torch.ones(self.depth, dtype=torch.bool))
 
     def _init_weights(self, init: str) -> None:
         init_named(self, init)

@@ -8,31 +8,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
+from skipcore.models.common import UniformMLP, hidden_names, hidden_stack, mlp_args, run_stack
 from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
-class PlainMLP(nn.Module):
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        init: str = "he",
-    ) -> None:
-        super().__init__()
-        check_size("PlainMLP", depth, width)
-        self.depth, self.width, self.activation = depth, width, activation
-        self.hidden = hidden_stack(in_features, width, depth)
-        self.act = make_activation(activation)
-        self.output = nn.Linear(width, out_features)
-        self._init_weights(init)
+class PlainMLP(UniformMLP):
+    """See the module docstring; keyword arguments as `UniformMLP` (activation relu, init he)."""
 
-    def _init_weights(self, init: str) -> None:
-        init_named(self, init)
+    def _layers(self, in_features: int, out_features: int) -> None:
+        self.hidden = hidden_stack(in_features, self.width, self.depth)
+        self.output = nn.Linear(self.width, out_features)
 
     def layer_names(self) -> list[str]:
         return hidden_names(self.depth) + ["output"]

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skipcore.models import family
-from skipcore.models.common import BlockAPI, conv_linear_names, image_channels, init_conv_bn, pool_fc
+from skipcore.models.common import BlockAPI, conv_linear_names, image_channels, init_conv_bn, pool_fc, spec_args
 from skipcore.nn.drop_path import StochasticDepth
 from skipcore.nn.shortcuts import Shortcut
 
@@ -254,17 +254,7 @@ class ResNetCNN(BlockAPI, nn.Module):
 # ----------------------------------------------------------------------------- build
 @family("resnet_cnn")
 def build(params: Any, info: Any) -> ResNetCNN:
-    return ResNetCNN(
-        in_channels=image_channels("resnet_cnn", info),
-        n_classes=info.n_outputs,
-        depth=params.depth,
-        widths=tuple(params.widths),
-        block=params.block,
-        shortcut=params.shortcut,
-        residual_scale=params.residual_scale,
-        branch_multiplier=params.branch_multiplier,
-        stochastic_depth=params.stochastic_depth,
-        stochastic_depth_mode=params.stochastic_depth_mode,
-        zero_init_residual=params.zero_init_residual,
-        init=params.init,
-    )
+    return ResNetCNN(in_channels=image_channels("resnet_cnn", info), n_classes=info.n_outputs,
+                     widths=tuple(params.widths),
+                     **spec_args(params, "depth", "block", "shortcut", "residual_scale", "branch_multiplier",
+                                 "stochastic_depth", "stochastic_depth_mode", "zero_init_residual", "init"))

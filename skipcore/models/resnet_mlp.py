@@ -39,25 +39,33 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import (LayerBlocks, block_layer_names, check_size, init_named, make_activation, mlp_args,
+from skipcore.models.common import (LayerBlocks, UniformMLP, block_layer_names, init_named, make_activation, mlp_args,
                                     stacked_blocks)
 from skipcore.models.stacking import StackedLinears, stacked_forward
 from skipcore.nn.drop_path import StochasticDepth
 
 
-class PreActBlock(nn.Module):
+class _StreamBlock(nn.Module):
+    """A block on the residual stream: y = x + s * branch(x), the branch dropped as stochastic depth
+    says. The block's Linears are created by the subclass (`_linears`), `last` is the branch's last one."""
+
     def __init__(self, *, width: int, activation: str, branch_multiplier: float = 1.0, survival: float = 1.0,
                  stochastic_depth_mode: str = "block") -> None:
         super().__init__()
-        self.fc1 = nn.Linear(width, width)
-        self.fc2 = nn.Linear(width, width)
+        self._linears(width)
         self.act = make_activation(activation)
         self.branch_multiplier = branch_multiplier
         self.drop_path = StochasticDepth(survival, stochastic_depth_mode)
         self.downsample = False
 
+    def _linears(self, width: int) -> None:
+        raise NotImplementedError
+
+    def _branch(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
     def branch(self, x: Tensor) -> Tensor:
-        h = self.fc2(self.act(self.fc1(self.act(x))))
+        h = self._branch(x)
         return h * self.branch_multiplier if self.branch_multiplier != 1.0 else h
 
     def shortcut(self, x: Tensor) -> Tensor:
@@ -67,60 +75,79 @@ class PreActBlock(nn.Module):
         return self.drop_path(self.shortcut(x), lambda: self.branch(x))
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.fc2.weight)
-        nn.init.zeros_(self.fc2.bias)
+        nn.init.zeros_(self.last.weight)
+        nn.init.zeros_(self.last.bias)
 
     @torch.no_grad()
     def scale_last(self, a: float) -> None:
         """Residual scaling at initialisation: the branch's last layer (weight and bias) times a."""
-        self.fc2.weight.mul_(a)
-        self.fc2.bias.mul_(a)
+        self.last.weight.mul_(a)
+        self.last.bias.mul_(a)
 
     def extra_repr(self) -> str:
         return f"branch_multiplier={self.branch_multiplier:g}"
 
 
-class ResNetMLP(LayerBlocks, nn.Module):
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        init: str = "he",
-        residual_scale: float = 1.0,
-        branch_multiplier: float = 1.0,
-        stochastic_depth: float = 1.0,
-        stochastic_depth_mode: str = "block",
-    ) -> None:
-        super().__init__()
-        check_size("ResNetMLP", depth, width)
-        self.depth, self.width, self.activation = depth, width, activation
-        self.input = nn.Linear(in_features, width)
-        self.layers = nn.ModuleList(
-            PreActBlock(
-                width=width,
-                activation=activation,
-                branch_multiplier=branch_multiplier,
-                survival=1.0 - (l / depth) * (1.0 - stochastic_depth),
-                stochastic_depth_mode=stochastic_depth_mode,
-            )
-            for l in range(1, depth + 1)
-        )
-        self.act = make_activation(activation)
-        self.output = nn.Linear(width, out_features)
-        self.register_buffer("block_mask", torch.ones(depth, dtype=torch.bool))
-        self._init_weights(init, residual_scale)
+class PreActBlock(_StreamBlock):
+    """He et al. 2016's pre-activation block: branch W2 act(W1 act(x))."""
 
-    def _init_weights(self, init: str, residual_scale: float = 1.0) -> None:
+    def _linears(self, width: int) -> None:
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+
+    @property
+    def last(self) -> nn.Linear:
+        return self.fc2
+
+    def _branch(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(self.act(x))))
+
+
+class ActThenAddBlock(_StreamBlock):
+    """Seed 000's V2 block: x' = x + s * act(fc(x)), one Linear, the skip added after act."""
+
+    def _linears(self, width: int) -> None:
+        self.fc = nn.Linear(width, width)
+
+    @property
+    def last(self) -> nn.Linear:
+        return self.fc
+
+    def _branch(self, x: Tensor) -> Tensor:
+        return self.act(self.fc(x))
+
+
+class _ResidualMLP(LayerBlocks, UniformMLP):
+    """input, `n_blocks` blocks of kind `BLOCK` on the stream, output; options as in the module docstring."""
+
+    NAME, BLOCK = "ResNetMLP", PreActBlock
+
+    def _n_blocks(self) -> int:
+        return self.depth
+
+    def _layers(self, in_features: int, out_features: int, residual_scale: float = 1.0, branch_multiplier: float = 1.0,
+                stochastic_depth: float = 1.0, stochastic_depth_mode: str = "block") -> None:
+        self.residual_scale, n = residual_scale, self._n_blocks()
+        self.input = nn.Linear(in_features, self.width)
+        self.layers = nn.ModuleList(
+            self.BLOCK(width=self.width, activation=self.activation, branch_multiplier=branch_multiplier,
+                       survival=1.0 - (l / n) * (1.0 - stochastic_depth), stochastic_depth_mode=stochastic_depth_mode)
+            for l in range(1, n + 1)
+        )
+        self.output = nn.Linear(self.width, out_features)
+        self.register_buffer("block_mask", torch.ones(n, dtype=torch.bool))
+
+    def _init_weights(self, init: str) -> None:
         init_named(self, "he" if init == "zero_residual" else init)
         for _, block in self.blocks():
             if init == "zero_residual":
                 block.zero_init_last()
-            elif residual_scale != 1.0:
-                block.scale_last(residual_scale)
+            elif self.residual_scale != 1.0:
+                block.scale_last(self.residual_scale)
+
+
+class ResNetMLP(_ResidualMLP):
+    """resnet_mlp with the pre-activation block (the default): `depth` blocks, a closing activation."""
 
     def layer_names(self) -> list[str]:
         return block_layer_names(self.depth, ("fc1", "fc2"))
@@ -129,59 +156,13 @@ class ResNetMLP(LayerBlocks, nn.Module):
         return self.output(self.act(self.features(x)))
 
 
-class ActThenAddBlock(nn.Module):
-    """Seed 000's V2 block: x' = x + s * act(fc(x)), one Linear, the skip added after act."""
-
-    def __init__(self, *, width: int, activation: str, branch_multiplier: float = 1.0, survival: float = 1.0,
-                 stochastic_depth_mode: str = "block") -> None:
-        super().__init__()
-        self.fc = nn.Linear(width, width)
-        self.act = make_activation(activation)
-        self.branch_multiplier = branch_multiplier
-        self.drop_path = StochasticDepth(survival, stochastic_depth_mode)
-        self.downsample = False
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop_path(self.shortcut(x), lambda: self.branch(x))
-
-    def branch(self, x: Tensor) -> Tensor:
-        h = self.act(self.fc(x))
-        return h * self.branch_multiplier if self.branch_multiplier != 1.0 else h
-
-    def shortcut(self, x: Tensor) -> Tensor:
-        return x
-
-    def zero_init_last(self) -> None:
-        nn.init.zeros_(self.fc.weight)
-        nn.init.zeros_(self.fc.bias)
-
-    @torch.no_grad()
-    def scale_last(self, a: float) -> None:
-        """Residual scaling at initialisation: the branch's only layer (weight and bias) times a."""
-        self.fc.weight.mul_(a)
-        self.fc.bias.mul_(a)
-
-
-class ActThenAddMLP(LayerBlocks, nn.Module):
+class ActThenAddMLP(_ResidualMLP):
     """resnet_mlp with `block="activation_then_add"` (see the module docstring): `depth` hidden layers."""
 
-    def __init__(self, *, in_features: int, out_features: int, depth: int, width: int, activation: str = "relu",
-                 init: str = "he", residual_scale: float = 1.0, branch_multiplier: float = 1.0,
-                 stochastic_depth: float = 1.0, stochastic_depth_mode: str = "block") -> None:
-        super().__init__()
-        check_size("ResNetMLP", depth, width)
-        self.depth, self.width, self.activation, n = depth, width, activation, depth - 1
-        self.input = nn.Linear(in_features, width)
-        self.layers = nn.ModuleList(
-            ActThenAddBlock(width=width, activation=activation, branch_multiplier=branch_multiplier,
-                            survival=1.0 - (l / n) * (1.0 - stochastic_depth),
-                            stochastic_depth_mode=stochastic_depth_mode)
-            for l in range(1, n + 1)
-        )
-        self.act = make_activation(activation)
-        self.output = nn.Linear(width, out_features)
-        self.register_buffer("block_mask", torch.ones(n, dtype=torch.bool))
-        ResNetMLP._init_weights(self, init, residual_scale)
+    BLOCK = ActThenAddBlock
+
+    def _n_blocks(self) -> int:
+        return self.depth - 1
 
     def _stem(self, x: Tensor) -> Tensor:
         return self.act(self.input(x.flatten(1)))
@@ -203,10 +184,18 @@ def build(params, info) -> nn.Module:
                           "stochastic_depth_mode"))
 
 
-# -- K stacked seeds (skipcore.models.stacking): the pre-activation net with every block kept ----
+# -- K stacked seeds (skipcore.models.stacking): every block kept (stochastic depth does not stack) --
 @stacked_forward(ResNetMLP)
 def stacked(m: ResNetMLP, lin: StackedLinears, x: Tensor) -> Tensor:
     def block(b: PreActBlock, h: Tensor) -> Tensor:  # PreActBlock.forward at survival 1
         return h + b.branch_multiplier * lin(b.fc2)(b.act(lin(b.fc1)(b.act(h))))
 
     return lin(m.output)(m.act(stacked_blocks(m, lin, x, block)))
+
+
+@stacked_forward(ActThenAddMLP)
+def stacked_act_then_add(m: ActThenAddMLP, lin: StackedLinears, x: Tensor) -> Tensor:
+    def block(b: ActThenAddBlock, h: Tensor) -> Tensor:  # ActThenAddBlock.forward at survival 1
+        return h + b.branch_multiplier * b.act(lin(b.fc)(h))
+
+    return lin(m.output)(stacked_blocks(m, lin, x, block, stem=m.act))

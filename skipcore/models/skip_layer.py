@@ -15,33 +15,25 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args, run_stack
+from skipcore.models.common import UniformMLP, hidden_names, hidden_stack, init_named, mlp_args, run_stack
 from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
-class SkipLayerMLP(nn.Module):
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        width: int,
-        activation: str = "tanh",
-        skip_layer: bool = True,
-        init: str = "default",
-    ) -> None:
-        super().__init__()
-        check_size("SkipLayerMLP", depth, width, min_width=0)
-        self.depth = depth if width > 0 else 0
-        self.width, self.activation, self.out_features = width, activation, out_features
+class SkipLayerMLP(UniformMLP):
+    """See the module docstring; keyword arguments as `UniformMLP` (activation tanh, init default,
+    width >= 0) and `skip_layer` (default True)."""
+
+    ACTIVATION, INIT, MIN_WIDTH = "tanh", "default", 0
+
+    def _layers(self, in_features: int, out_features: int, skip_layer: bool = True) -> None:
+        width = self.width
+        self.depth = self.depth if width > 0 else 0
+        self.out_features = out_features
         self.hidden = hidden_stack(in_features, width, self.depth)
-        self.act = make_activation(activation)
         self.output = nn.Linear(width, out_features) if width > 0 else None
         self.direct = nn.Linear(in_features, out_features, bias=width == 0) if skip_layer else None
         # Only when there is neither a hidden path nor a skip: the model is a learned constant.
         self.bias = nn.Parameter(torch.zeros(out_features)) if width == 0 and not skip_layer else None
-        self._init_weights(init)
 
     def _init_weights(self, init: str) -> None:
         # identity: hidden.0, output and direct read the input or write the output (he)

@@ -22,32 +22,17 @@ import torch
 from torch import Tensor, nn
 
 from skipcore.models import family
-from skipcore.models.common import bool_mask, check_size, hidden_names, hidden_stack, init_named, make_activation, mlp_args
+from skipcore.models.common import UniformMLP, bool_mask, hidden_names, hidden_stack, mlp_args
 from skipcore.models.stacking import UNSTACKED, StackedLinears, stacked_forward
 
 
-class TelescopeMLP(nn.Module):
-    def __init__(
-        self,
-        *,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        init: str = "he",
-    ) -> None:
-        super().__init__()
-        check_size("TelescopeMLP", depth, width)
-        self.depth, self.width, self.activation = depth, width, activation
-        self.hidden = hidden_stack(in_features, width, depth)
-        self.act = make_activation(activation)
-        self.output = nn.Linear(width, out_features)
-        self.register_buffer("skip_mask", torch.ones(depth, dtype=torch.bool))
-        self._init_weights(init)
+class TelescopeMLP(UniformMLP):
+    """See the module docstring; keyword arguments as `UniformMLP` (activation relu, init he)."""
 
-    def _init_weights(self, init: str) -> None:
-        init_named(self, init)
+    def _layers(self, in_features: int, out_features: int) -> None:
+        self.hidden = hidden_stack(in_features, self.width, self.depth)
+        self.output = nn.Linear(self.width, out_features)
+        self.register_buffer("skip_mask", torch.ones(self.depth, dtype=torch.bool))
 
     def layer_names(self) -> list[str]:
         return hidden_names(self.depth) + ["output"]

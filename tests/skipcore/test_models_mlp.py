@@ -205,16 +205,19 @@ def test_resnet_mlp_activation_then_add_forward_is_the_seeds_v2_formula_with_dep
     assert torch.equal(m.features(x), h0)
 
 
-def test_resnet_mlp_block_switch_builds_the_seed_v2_net_and_it_is_not_trained_by_the_pre_activation_stacked_forward():
+def test_resnet_mlp_block_switch_builds_the_seed_v2_net_with_its_own_stacked_forward():
     from skipcore.models import build_model
+    from skipcore.models.resnet_mlp import stacked, stacked_act_then_add
+    from skipcore.models.stacking import forward_for
     from skipcore.spec.models import ResNetMLP as Spec
     from skipcore.train.stacked import reason
 
     info = type("Info", (), {"in_shape": (1,), "n_outputs": 1})()
-    assert type(build_model(Spec(family="resnet_mlp"), info)) is ResNetMLP
+    pre = build_model(Spec(family="resnet_mlp"), info)
+    assert type(pre) is ResNetMLP and forward_for(pre) is stacked
     v2 = build_model(Spec(family="resnet_mlp", block="activation_then_add", depth=50), info)
     assert type(v2) is ActThenAddMLP and len(v2.layer_names()) == 51
-    assert reason([v2, v2]) is not None
+    assert forward_for(v2) is stacked_act_then_add and reason([v2, v2]) is None
 
 
 def test_resnet_mlp_activation_then_add_zero_residual_starts_every_block_as_the_identity():
