@@ -27,6 +27,8 @@ FAMILIES = {
     "plain": PlainMLP(family="plain_mlp", depth=3, width=8),
     "telescope": TelescopeMLP(family="telescope_mlp", depth=3, width=8),
     "resnet": ResNetMLP(family="resnet_mlp", depth=2, width=8),
+    "resnet_activation_then_add": ResNetMLP(family="resnet_mlp", block="activation_then_add", depth=3, width=8,
+                                            init="default"),
     "highway": HighwayMLP(family="highway_mlp", depth=2, width=8),
     "dense_skip": DenseSkipMLP(family="dense_skip_mlp", widths=[8, 6, 5]),
     "skip_layer": SkipLayerMLP(family="skip_layer_mlp", depth=2, width=6),
