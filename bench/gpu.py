@@ -23,7 +23,6 @@ exits 0.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -35,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from bench._cli import options
 
 BATCH = 32
 N = 1024
@@ -264,16 +265,8 @@ def parse_depths(text: str) -> list[int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--depths", default="2-50")
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--cnn-steps", type=int, default=100)
-    ap.add_argument("--cnn-batch", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--compile", action="store_true", help="also torch.compile(mode='reduce-overhead')")
-    ap.add_argument("--skip-mlp", action="store_true")
-    ap.add_argument("--skip-cnn", action="store_true")
-    args = ap.parse_args()
+    args = options(depths="2-50", epochs=100, cnn_steps=100, cnn_batch=128, repeats=3,
+                   compile=(False, "also torch.compile(mode='reduce-overhead')"), skip_mlp=False, skip_cnn=False)
     if torch.cuda.is_available():
         device = torch.device("cuda")
         print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
