@@ -36,14 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench._cli import options
+from bench._common import hand_epoch, sync
 
 BATCH = 32
 N = 1024
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def plain_mlp(depth: int, width: int = 64) -> nn.Sequential:
@@ -75,16 +71,7 @@ def eager(depth: int, epochs: int, device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
-        perm = torch.randperm(N, generator=g, device=device)
-        acc = torch.zeros((), device=device)
-        for i in range(0, N, BATCH):
-            idx = perm[i : i + BATCH]
-            loss = F.mse_loss(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            acc += loss.detach()
-        acc.item()  # the epoch's loss read once, as the service's loop does
+        hand_epoch(model, opt, x, y, BATCH, g).item()  # the epoch's loss read once, as the service's loop does
     sync(device)
     return time.perf_counter() - t0
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from bench._cli import options
-from bench._common import new_run, paired, spread, tempdir, worker_context
+from bench._common import hand_epoch, new_run, paired, spread, tempdir, worker_context
 from skipcore.data.synthetic import sine
 from skipcore.models.telescope import TelescopeMLP
 from skipcore.spec.data import Sine
@@ -50,15 +50,7 @@ def minimal(model, x, y, epochs: int, bs: int, seed: int, val=None) -> float:
     n = len(x)
     last = 0.0
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=g, device=device)
-        acc = torch.zeros((), device=device)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            loss = F.mse_loss(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            acc += loss.detach() * len(idx)
+        acc = hand_epoch(model, opt, x, y, bs, g, weighted=True)
         if val is not None:
             with torch.no_grad():
                 acc = torch.stack([acc / n, F.mse_loss(model(val[0]), val[1])])
