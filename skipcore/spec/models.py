@@ -46,14 +46,21 @@ class TelescopeMLP(_ChainMLP):
     depth: Depth = 8
 
 
-class ResNetMLP(_MLP):
-    """Residual MLP of uniform `width`: `block` pre-activation (default) or seed 000's V2 block."""
+class _BlockMLP(_MLP):
+    """An MLP of `depth` blocks of uniform `width` (`blocks()`, the block probes). Its families set
+    `family` (declared here too, to keep the fields' order)."""
 
     PROVIDES: ClassVar[frozenset[str]] = frozenset({"blocks"})
-    family: Literal["resnet_mlp"]
+    family: str
     depth: Depth = 8
     width: Width = 64
     activation: Activation = "relu"
+
+
+class ResNetMLP(_BlockMLP):
+    """Residual MLP of uniform `width`: `block` pre-activation (default) or seed 000's V2 block."""
+
+    family: Literal["resnet_mlp"]
     init: Literal["he", "identity", "default", "zero_residual"] = Field(
         "he", description=INIT_RULE + "; zero_residual: he, then each block's last layer zeroed"
     )
@@ -121,14 +128,10 @@ class SkipLayerMLP(_MLP):
         return self._chain(data) + (linear(n, out, bias=False) if self.skip_layer else sizes.NONE)
 
 
-class HighwayMLP(_MLP):
+class HighwayMLP(_BlockMLP):
     """Highway layers y = T(x)H(x) + (1 - T(x))x (Srivastava et al. 2015)."""
 
-    PROVIDES: ClassVar[frozenset[str]] = frozenset({"blocks"})
     family: Literal["highway_mlp"]
-    depth: Depth = 8
-    width: Width = 64
-    activation: Activation = "relu"
     gate_bias: float = Field(-2.0, ge=-10, le=10, description="initial transform-gate bias b_T")
     init: Init = "he"
 
