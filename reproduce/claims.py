@@ -1,9 +1,10 @@
-"""Every claim the report tests, in order: 1-4 and 7 in `claims_mlp`, 5, 6 and 8-11 here, 12-13 (real
-data from scikit-learn) in `claims_real`."""
+"""Every claim the report tests, in order: 1-4 in `claims_mlp`, 5, 6 and 8-11 here, 7 in `claims_l1`,
+12-13 (real data from scikit-learn) in `claims_real`."""
 
 from __future__ import annotations
 
 from reproduce import claims_cnn as c
+from reproduce.claims_l1 import CLAIMS as L1
 from reproduce.claims_mlp import CLAIMS as MLP
 from reproduce.claims_real import CLAIMS as REAL
 from reproduce.verdict import Claim
@@ -72,5 +73,5 @@ CNN = [
               "after training at the smallest scale − at scale 1 < 0 (all paired by seed); at-init ratios shown.", c.claim11),
 ]
 
-CLAIMS: list[Claim] = sorted(MLP + CNN + REAL, key=lambda cl: cl.number)
+CLAIMS: list[Claim] = sorted(MLP + L1 + CNN + REAL, key=lambda cl: cl.number)
 BY_NUMBER = {cl.number: cl for cl in CLAIMS}
