@@ -1,4 +1,5 @@
-"""Helpers shared by the bench scripts: paired timing, medians, a throwaway worker context."""
+"""Helpers shared by the bench scripts: paired timing, medians, the hand-written training epoch, a
+throwaway worker context."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 
 def sync(device: torch.device | str) -> None:
@@ -38,6 +40,23 @@ def paired(a: Callable[[], object], b: Callable[[], object], repeats: int, devic
     ratios = sorted(y / x for x, y in zip(ta, tb))
     return {"a": ta, "b": tb, "ratios": ratios, "median": statistics.median(ratios),
             "a_med": statistics.median(ta), "b_med": statistics.median(tb)}
+
+
+def hand_epoch(model, opt, x: torch.Tensor, y: torch.Tensor, batch: int, g: torch.Generator,
+               weighted: bool = False) -> torch.Tensor:
+    """One epoch of the hand-written reference loop (MSE, shuffled mini-batches of `batch`): the sum of
+    the batches' losses, on the device (each times its batch's length when `weighted`)."""
+    n = len(x)
+    perm = torch.randperm(n, generator=g, device=x.device)
+    acc = torch.zeros((), device=x.device)
+    for i in range(0, n, batch):
+        idx = perm[i : i + batch]
+        loss = F.mse_loss(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        acc += loss.detach() * len(idx) if weighted else loss.detach()
+    return acc
 
 
 def spread(xs: Sequence[float]) -> str:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,3 +108,13 @@ def tiny_spec(name: str = "tiny", **train) -> dict:
         "probes": [],
         "seeds": [0],
     }
+
+
+def wait_ended(client, path: str, timeout: float, poll: float) -> dict:
+    """GET `path` (a run or an experiment) every `poll` seconds until it has ended; its JSON."""
+    deadline = time.monotonic() + timeout
+    while (doc := client.get(path).json())["status"] not in ("succeeded", "failed", "cancelled"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} still {doc['status']} after {timeout:g} s")
+        time.sleep(poll)
+    return doc

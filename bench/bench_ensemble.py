@@ -9,7 +9,6 @@ Target: >= 4x on CPU at batch 32.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from bench._cli import options
 from bench._common import paired, spread
 from skipcore.spec.data import Sine
 from skipcore.spec.models import TelescopeMLP
@@ -27,16 +27,7 @@ from skipcore.train.loop import fit
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--depth", type=int, default=50)
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--probes", action="store_true")
-    args = ap.parse_args()
+    args = options(device="cpu", threads=1, seeds=8, depth=50, epochs=2, batch=32, repeats=3, probes=False)
     torch.set_num_threads(args.threads)
     seeds = list(range(args.seeds))
     model = TelescopeMLP(family="telescope_mlp", depth=args.depth, width=64)

@@ -11,7 +11,6 @@ Targets: < 0.3 s embedded, < 50 ms Redis.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -22,7 +21,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._service import service, tiny_spec  # noqa: E402
+from bench._cli import options  # noqa: E402
+from bench._service import service, tiny_spec, wait_ended  # noqa: E402
 
 
 def _ts(iso: str) -> float:
@@ -37,14 +37,7 @@ def measure(svc, n: int) -> list[float]:
             r = c.post("/v1/experiments", json=tiny_spec(f"dispatch-{i}"))
             r.raise_for_status()
             run_id = r.json()["runs"][0]["id"]
-            deadline = time.monotonic() + 60
-            while True:
-                run = c.get(f"/v1/runs/{run_id}").json()
-                if run["status"] in ("succeeded", "failed", "cancelled"):
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"run {run_id} still {run['status']} after 60 s")
-                time.sleep(0.02)
+            run = wait_ended(c, f"/v1/runs/{run_id}", timeout=60, poll=0.02)
             if run["status"] != "succeeded":
                 raise SystemExit(f"run {run_id} {run['status']}: {run.get('error')}")
             if i:
@@ -53,10 +46,7 @@ def measure(svc, n: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=20)
-    ap.add_argument("--profiles", default="embedded,redis")
-    args = ap.parse_args()
+    args = options(n=20, profiles="embedded,redis")
     for profile in args.profiles.split(","):
         with service(profile) as svc:
             lat = sorted(measure(svc, args.n))

@@ -23,7 +23,6 @@ exits 0.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -36,13 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench._cli import options
+from bench._common import hand_epoch, sync
+
 BATCH = 32
 N = 1024
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def plain_mlp(depth: int, width: int = 64) -> nn.Sequential:
@@ -74,16 +71,7 @@ def eager(depth: int, epochs: int, device: torch.device) -> float:
     sync(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
-        perm = torch.randperm(N, generator=g, device=device)
-        acc = torch.zeros((), device=device)
-        for i in range(0, N, BATCH):
-            idx = perm[i : i + BATCH]
-            loss = F.mse_loss(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            acc += loss.detach()
-        acc.item()  # the epoch's loss read once, as the service's loop does
+        hand_epoch(model, opt, x, y, BATCH, g).item()  # the epoch's loss read once, as the service's loop does
     sync(device)
     return time.perf_counter() - t0
 
@@ -264,16 +252,8 @@ def parse_depths(text: str) -> list[int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--depths", default="2-50")
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--cnn-steps", type=int, default=100)
-    ap.add_argument("--cnn-batch", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--compile", action="store_true", help="also torch.compile(mode='reduce-overhead')")
-    ap.add_argument("--skip-mlp", action="store_true")
-    ap.add_argument("--skip-cnn", action="store_true")
-    args = ap.parse_args()
+    args = options(depths="2-50", epochs=100, cnn_steps=100, cnn_batch=128, repeats=3,
+                   compile=(False, "also torch.compile(mode='reduce-overhead')"), skip_mlp=False, skip_cnn=False)
     if torch.cuda.is_available():
         device = torch.device("cuda")
         print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")

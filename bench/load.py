@@ -8,7 +8,6 @@ that exactly N experiments exist. No worker runs: this measures the submit path.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._cli import options  # noqa: E402
 from bench._service import tiny_spec  # noqa: E402
 from servicekit import free_port, spawn, stop, wait_healthy  # noqa: E402
 
@@ -33,13 +33,8 @@ REDIS = os.environ.get("SKIPCORE_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=1000)
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--redis-db", type=int, default=12)
-    ap.add_argument("--api-workers", type=int, default=2)
-    ap.add_argument("--get", default="", help="GET this path instead of POSTing (the HTTP stack's ceiling)")
-    args = ap.parse_args()
+    args = options(requests=1000, clients=16, redis_db=12, api_workers=2,
+                   get=("", "GET this path instead of POSTing (the HTTP stack's ceiling)"))
 
     db = f"skipcore_load_{uuid.uuid4().hex[:10]}"
     admin = psycopg.connect(PG_ADMIN, autocommit=True)

@@ -24,7 +24,6 @@ Target: end to end <= 1.15x the bare loop.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -34,6 +33,8 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._cli import options  # noqa: E402
 
 
 def _ts(text: str) -> float:
@@ -80,16 +81,11 @@ def log_times(log: Path, run_id: str) -> dict[str, float]:
 
 
 def service_run(c, svc, bs: int | None, epochs: int) -> dict:
+    from bench._service import wait_ended
+
     submitted = time.time()
     eid = c.post("/v1/experiments", json=spec(bs, epochs)).raise_for_status().json()["id"]
-    deadline = time.monotonic() + 1800
-    while True:
-        exp = c.get(f"/v1/experiments/{eid}").json()
-        if exp["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(eid)
-        time.sleep(0.2)
+    exp = wait_ended(c, f"/v1/experiments/{eid}", timeout=1800, poll=0.2)
     run = exp["runs"][0]
     if run["status"] != "succeeded":
         raise RuntimeError(f"run {run['id']} {run['status']}: {run['error']}")
@@ -162,13 +158,10 @@ def tail_breakdown(epochs: int, repeats: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default="full:300,full:30,32:100,32:30", help="batch:epochs, comma-separated")
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--concurrency", type=int, default=1,
-                    help="SKIPCORE_WORKER_CONCURRENCY (torch threads = cores / it, on both sides); runs go one at a time")
-    ap.add_argument("--tail", action="store_true", help="only the tail's parts, in process")
-    args = ap.parse_args()
+    args = options(cases=("full:300,full:30,32:100,32:30", "batch:epochs, comma-separated"), repeats=2,
+                   concurrency=(1, "SKIPCORE_WORKER_CONCURRENCY (torch threads = cores / it, on both sides); runs go "
+                                   "one at a time"),
+                   tail=(False, "only the tail's parts, in process"))
     if args.tail:
         import torch
 

@@ -16,7 +16,6 @@ To measure other code (an older commit), run this file from a checkout of it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -30,6 +29,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._cli import options  # noqa: E402
 from bench._service import service, tiny_spec  # noqa: E402
 from persistence.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from persistence.repo import events  # noqa: E402
@@ -108,12 +108,7 @@ async def watch_all(url: str, run_id: str, n: int, go: threading.Event, deadline
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--streams", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--interval", type=float, default=0.5)
-    ap.add_argument("--api-workers", type=int, default=2)
-    args = ap.parse_args()
+    args = options(streams=200, seconds=20.0, interval=0.5, api_workers=2)
     with service("redis", workers=0, api_workers=args.api_workers) as svc:
         r = httpx.post(svc.url + "/v1/experiments", json=tiny_spec("sse"), timeout=30)
         r.raise_for_status()

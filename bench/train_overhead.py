@@ -15,7 +15,6 @@ Target: (b)/(a) <= 1.05.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -25,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 import torch.nn.functional as F
 
-from bench._common import new_run, paired, spread, tempdir, worker_context
+from bench._cli import options
+from bench._common import hand_epoch, new_run, paired, spread, tempdir, worker_context
 from skipcore.data.synthetic import sine
 from skipcore.models.telescope import TelescopeMLP
 from skipcore.spec.data import Sine
@@ -50,15 +50,7 @@ def minimal(model, x, y, epochs: int, bs: int, seed: int, val=None) -> float:
     n = len(x)
     last = 0.0
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=g, device=device)
-        acc = torch.zeros((), device=device)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            loss = F.mse_loss(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            acc += loss.detach() * len(idx)
+        acc = hand_epoch(model, opt, x, y, bs, g, weighted=True)
         if val is not None:
             with torch.no_grad():
                 acc = torch.stack([acc / n, F.mse_loss(model(val[0]), val[1])])
@@ -69,18 +61,8 @@ def minimal(model, x, y, epochs: int, bs: int, seed: int, val=None) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--depth", type=int, default=50)
-    ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--epochs-full", type=int, default=60, help="epochs at full batch")
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--batch", default="32,full")
-    ap.add_argument("--breakdown", action="store_true", help="also time fit() without reporter/probes")
-    ap.add_argument("--log-every", type=int, default=1)
-    args = ap.parse_args()
+    args = options(device="cpu", threads=1, depth=50, width=64, epochs=20, epochs_full=(60, "epochs at full batch"),
+                   repeats=7, batch="32,full", breakdown=(False, "also time fit() without reporter/probes"), log_every=1)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 

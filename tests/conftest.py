@@ -68,21 +68,22 @@ def _drop_db(admin, name: str) -> None:
     admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
+def _throwaway_db(admin, prefix: str):
+    """A database created for the fixture and dropped after it (its URL)."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    yield _create_db(admin, name)
+    _drop_db(admin, name)
+
+
 @pytest.fixture(scope="session")
 def pg_url(pg_admin):
-    name = f"skipcore_test_{uuid.uuid4().hex[:12]}"
-    url = _create_db(pg_admin, name)
-    yield url
-    _drop_db(pg_admin, name)
+    yield from _throwaway_db(pg_admin, "skipcore_test_")
 
 
 @pytest.fixture
 def fresh_pg_url(pg_admin):
     """A throwaway Postgres database of this test alone."""
-    name = f"skipcore_t_{uuid.uuid4().hex[:12]}"
-    url = _create_db(pg_admin, name)
-    yield url
-    _drop_db(pg_admin, name)
+    yield from _throwaway_db(pg_admin, "skipcore_t_")
 
 
 @pytest.fixture

@@ -29,6 +29,17 @@ def make_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
+def long_sine_spec(name: str, *, n_train: int, epochs: int, checkpoint_every: int) -> dict[str, Any]:
+    """A run that trains long enough to be interrupted mid-way: an 8-layer telescope MLP on sine."""
+    return make_spec(
+        name=name,
+        model={"family": "telescope_mlp", "depth": 8, "width": 32},
+        data={"name": "sine", "n_train": n_train, "n_val": n_train // 4},
+        train={"optimizer": "adam", "lr": 0.001, "epochs": epochs, "batch_size": 32, "checkpoint_every": checkpoint_every},
+        probes=[],
+    )
+
+
 def make_settings(home: Path, database_url: str | None = None, **extra: Any) -> Settings:
     return Settings(home=home, database_url=database_url, **extra)
 

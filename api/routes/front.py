@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.convert import run_counts
 from api.deps import ReadKey, SessionDep, StateDep
 from api.errors import FieldProblem
+from api.pages import TEMPLATES
 from api.schemas import iso
 from persistence.models import FINISHED, STATUSES, Experiment, Run
 from persistence.repo import experiments as repo
 
 router = APIRouter(tags=["pages"])
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 PAGE_SIZE = 50
 REFRESH_SECONDS = 3
 CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; "

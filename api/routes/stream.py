@@ -67,31 +67,24 @@ async def run_events(
         cursor = start if start is not None else 0
         yield "retry: 2000\n\n"
         async with live.watch(run_id) as tail:
-            while True:  # replay from the database what the tail does not hold
-                batch = tail.after(cursor)
-                if batch is not None:
-                    break
-                batch = await run_in_threadpool(live.fetch, run_id, cursor)
-                for event in batch:
-                    cursor = event[0]
-                    yield _frame(event)
-                    if _final(event):
-                        return
-                if len(batch) < BATCH:
-                    if finished_already:
-                        return
-                    tail.start_at(cursor)
-            idle = 0.0
-            while True:  # follow the tail
+            following, idle = False, 0.0  # following: the tail holds what comes after the cursor
+            while True:
                 changed = tail.changed
                 batch = tail.after(cursor)
-                if batch is None:  # fell behind what the tail keeps: read the database
+                following = following or batch is not None
+                if batch is None:  # replaying what the tail does not hold, or fell behind it: read the database
                     batch = await run_in_threadpool(live.fetch, run_id, cursor)
                 for event in batch:
                     cursor = event[0]
                     yield _frame(event)
                     if _final(event):
                         return
+                if not following:  # still replaying: read on until the database has no more
+                    if len(batch) < BATCH:
+                        if finished_already:
+                            return
+                        tail.start_at(cursor)
+                    continue
                 if batch:
                     idle = 0.0
                     continue

@@ -24,18 +24,12 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def create(
-    session: Session,
-    *,
-    name: str,
-    spec: dict[str, Any],
-    runs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
-    owner: str,
-    body_hash: Optional[str] = None,
-) -> Experiment:
+def create(session: Session, **fields: Any) -> Experiment:
     """Store an experiment and its runs (seed, params, resolved spec), all `queued`, with no
-    idempotency key (tests, benches): `insert_new`, which the submit path calls with its key."""
-    exp = insert_new(session, name=name, spec=spec, runs=runs, owner=owner, body_hash=body_hash)
+    idempotency key (tests, benches): `insert_new` with its keywords, which the submit path calls
+    with its key."""
+    assert "idempotency_key" not in fields
+    exp = insert_new(session, **fields)
     assert exp is not None  # without a key nothing can conflict
     return exp
 

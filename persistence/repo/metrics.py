@@ -1,4 +1,6 @@
-"""Metric points and layer statistics: upserts, keyset-paged history, downsampling in SQL.
+"""Metric points: keyset-paged history, downsampling in SQL, latest values; the upserts
+(`persistence.repo.metric_writes`) and the layer statistics (`persistence.repo.layer_stats`) are
+re-exported here.
 
 A point is `(run_id, key, step)` → `(value, time)`; time is unix seconds (UTC). Every write is an
 upsert, so a retried or resumed run never duplicates a point, and `latest_metrics` keeps the point
@@ -18,24 +20,19 @@ range; never a history loaded into Python.
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from sqlalchemy import bindparam, func, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from persistence.models import LatestMetric, LayerStat, MetricPoint
+from persistence.models import LatestMetric, MetricPoint
 from persistence.repo import rollup
+from persistence.repo.layer_stats import (  # noqa: F401 (re-exported)
+    LayerMatrix, _finite, last_layer_stats, layer_matrix, layer_stats, upsert_layer_stats)
 from persistence.repo.metric_writes import COPY_MIN, PG_ROWS, SQLITE_ROWS, upsert_points  # noqa: F401 (re-exported)
 
 Point = tuple[int, Optional[float], float]  # (step, value or None if non-finite, unix time)
-
-
-class LayerMatrix(NamedTuple):
-    steps: list[int]
-    values: list[list[Optional[float]]]  # one row per step, one float per layer
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -43,13 +40,6 @@ class LayerMatrix(NamedTuple):
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def _finite(v: Any) -> Optional[float]:
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 _NAMED = re.compile(r"(?<!:):(\w+)")
@@ -77,25 +67,6 @@ def _fetch(session: Session, sql: str, params: dict[str, Any]) -> list[tuple]:
 
 _VALUE = "CASE WHEN nonfinite IS NULL THEN value END"  # the value column, NULL where it is not finite
 _FINITE = "nonfinite IS NULL"  # a SQL predicate: the point's value is finite
-
-
-# ----------------------------------------------------------------------------------------- writes
-
-
-def upsert_layer_stats(session: Session, run_id: str, rows: Sequence[tuple[str, int, Sequence[float]]]) -> None:
-    """Write `(name, step, [value per layer])` rows, upserted on (run_id, name, step).
-
-    Non-finite floats become JSON null (JSON has no NaN; Postgres' json type rejects it).
-    """
-    if not rows:
-        return
-    dedup = {(name, int(step)): [_finite(v) for v in values] for name, step, values in rows}
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    stmt = insert(LayerStat)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "name", "step"], set_={"values": stmt.excluded["values"]}
-    )
-    session.execute(stmt, [dict(run_id=run_id, name=n, step=s, values=v) for (n, s), v in dedup.items()])
 
 
 # ------------------------------------------------------------------------------------------ reads
@@ -286,56 +257,6 @@ def _from_rollup(session: Session, params: dict[str, Any], level: int, dialect: 
     return list(picked[s] for s in sorted(picked))
 
 
-def layer_stats(
-    session: Session,
-    run_id: str,
-    *,
-    name: Optional[str] = None,
-    step: Optional[int] = None,
-    after: Optional[tuple[str, int]] = None,
-    limit: int = 1000,
-) -> list[tuple[str, int, list[Optional[float]]]]:
-    """`(name, step, values)` rows ordered by (name, step); `after=(name, step)` is a keyset cursor."""
-    stmt = select(LayerStat.name, LayerStat.step, LayerStat.values).where(LayerStat.run_id == run_id)
-    if name is not None:
-        stmt = stmt.where(LayerStat.name == name)
-    if step is not None:
-        stmt = stmt.where(LayerStat.step == int(step))
-    if after is not None:
-        stmt = stmt.where(tuple_(LayerStat.name, LayerStat.step) > tuple_(after[0], int(after[1])))
-    stmt = stmt.order_by(LayerStat.name, LayerStat.step).limit(limit)
-    return [(n, s, list(v)) for n, s, v in session.execute(stmt)]
-
-
-def layer_matrix(session: Session, run_id: str, name: str, max_steps: Optional[int] = None) -> LayerMatrix:
-    """Steps × layers of one statistic, for heat maps.
-
-    With `max_steps`, at most that many evenly spaced steps (first and last kept), picked in SQL:
-    row i of n is kept when it starts a new bucket of `i * (max_steps - 1) // (n - 1)`.
-    """
-    params: dict[str, Any] = {"run_id": run_id, "name": name}
-    if max_steps is None:
-        sql = "SELECT step, \"values\" FROM layer_stats WHERE run_id = :run_id AND name = :name ORDER BY step"
-    else:
-        if max_steps < 2:
-            raise ValueError(f"max_steps must be >= 2, got {max_steps}")
-        params["m"] = max_steps - 1
-        sql = (
-            "SELECT step, \"values\" FROM ("
-            " SELECT step, \"values\", row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n"
-            " FROM layer_stats WHERE run_id = :run_id AND name = :name) AS r "
-            "WHERE n <= :m + 1 OR i = 0 OR (i * :m) / NULLIF(n - 1, 0) > ((i - 1) * :m) / NULLIF(n - 1, 0) "
-            "ORDER BY step"
-        )
-    table = LayerStat.__table__
-    steps: list[int] = []
-    values: list[list[Optional[float]]] = []
-    for step, vals in session.execute(text(sql).columns(table.c.step, table.c["values"]), params):
-        steps.append(step)
-        values.append(list(vals))
-    return LayerMatrix(steps, values)
-
-
 def count_points(session: Session) -> int:
     """Metric points stored. An estimate on Postgres (exact counts of huge tables are slow): the
     statistics collector's live-row count, which follows inserts within seconds (pg_class.reltuples
@@ -346,23 +267,3 @@ def count_points(session: Session) -> int:
     else:
         n = session.scalar(select(func.count()).select_from(MetricPoint))
     return int(n or 0)
-
-
-def last_layer_stats(session: Session, run_ids: Sequence[str], names: Sequence[str],
-                     chunk: int = 500) -> dict[tuple[str, str], list]:
-    """(run_id, name) → the values of that run's last record (greatest step) of that statistic."""
-    out: dict[tuple[str, str], list] = {}
-    for i in range(0, len(run_ids), chunk):
-        ids = list(run_ids[i : i + chunk])
-        last = (
-            select(LayerStat.run_id, LayerStat.name, func.max(LayerStat.step).label("step"))
-            .where(LayerStat.run_id.in_(ids), LayerStat.name.in_(list(names)))
-            .group_by(LayerStat.run_id, LayerStat.name)
-            .subquery()
-        )
-        stmt = select(LayerStat.run_id, LayerStat.name, LayerStat.values).where(
-            tuple_(LayerStat.run_id, LayerStat.name, LayerStat.step).in_(select(last.c.run_id, last.c.name, last.c.step))
-        )
-        for run_id, name, values in session.execute(stmt):
-            out[(run_id, name)] = list(values or [])
-    return out

@@ -18,6 +18,7 @@ import time
 import httpx
 import matplotlib.image as mpimg
 import pytest
+from markupsafe import escape
 
 from api import report
 from skipcore import charts
@@ -119,7 +120,7 @@ def test_report_lists_runs_figures_aggregate_and_spec(served):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in r.headers["content-security-policy"]
     page = r.text
-    assert html.escape(NAME) in page and NAME not in page  # escaped, never raw
+    assert escape(NAME) in page and NAME not in page  # escaped (by the template), never raw
     for run in exp["runs"]:
         assert f'id="run-{run["id"]}"' in page and f'id="figs-{run["id"]}"' in page
     assert page.count('<tr id="run-') == 4
@@ -127,7 +128,7 @@ def test_report_lists_runs_figures_aggregate_and_spec(served):
     # 2 seeds per point: the chart shows each seed, not a 95% CI
     assert page.count('class="seed"') == 4 and 'class="ci"' not in page
     assert page.count('model.depth=2</td><td>2/2</td>') == 1 and "model.depth=3</td><td>2/2</td>" in page
-    assert html.escape('"telescope_mlp"') in page  # the spec, pretty JSON
+    assert escape('"telescope_mlp"') in page  # the spec, pretty JSON
     urls = _img_urls(page)
     per_run = {name for u in urls for name in re.findall(r"figures/(\w+)\.png", u)}
     assert per_run == {"training", "weight_magnitude", "skip_ablation"}

@@ -13,16 +13,20 @@ from skipcore.models.telescope import TelescopeMLP
 torch.set_num_threads(1)
 
 
+def _assert_skips_switch(model, reference, x) -> None:
+    """With its skips off `model` computes exactly what `reference` does; with them on, something else."""
+    model.set_skips(False)
+    assert torch.equal(model(x), reference(x))
+    model.set_skips(True)
+    assert not torch.allclose(model(x), reference(x))
+
+
 def test_telescope_with_all_skips_off_equals_the_plain_chain():
     torch.manual_seed(0)
     tele = TelescopeMLP(in_features=3, out_features=2, depth=5, width=7)
     plain = PlainMLP(in_features=3, out_features=2, depth=5, width=7)
     plain.load_state_dict({k: v for k, v in tele.state_dict().items() if k != "skip_mask"})
-    x = torch.randn(11, 3)
-    tele.set_skips(False)
-    assert torch.equal(tele(x), plain(x))
-    tele.set_skips(True)
-    assert not torch.allclose(tele(x), plain(x))
+    _assert_skips_switch(tele, plain, torch.randn(11, 3))
 
 
 def test_telescope_all_skips_sum_every_layer_output_including_the_last():
@@ -60,11 +64,7 @@ def test_dense_skip_with_skips_off_equals_vanilla_mlp_with_same_weights():
     skip = DenseSkipMLP(in_features=4, out_features=3, widths=[6, 5, 7])
     vanilla = DenseSkipMLP(in_features=4, out_features=3, widths=[6, 5, 7], skips=False)
     vanilla.load_state_dict({k: v for k, v in skip.state_dict().items() if k.startswith("main.")}, strict=False)
-    x = torch.randn(9, 4)
-    skip.set_skips(False)
-    assert torch.equal(skip(x), vanilla(x))
-    skip.set_skips(True)
-    assert not torch.allclose(skip(x), vanilla(x))
+    _assert_skips_switch(skip, vanilla, torch.randn(9, 4))
 
 
 def test_dense_skip_connects_every_non_adjacent_pair():

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from tests import service
-from tests.factories import make_spec
+from tests.factories import long_sine_spec, make_spec
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +30,7 @@ KILL_AT = 6
 
 # ~0.15 s an epoch on one idle CPU thread (several times that on a busy CI box): long enough to kill
 # mid-run, short enough for CI
-LONG_SPEC = make_spec(
-    name="crash",
-    model={"family": "telescope_mlp", "depth": 8, "width": 32},
-    data={"name": "sine", "n_train": 512, "n_val": 128},
-    train={"optimizer": "adam", "lr": 0.001, "epochs": EPOCHS, "batch_size": 32, "checkpoint_every": 2},
-    probes=[],
-)
+LONG_SPEC = long_sine_spec("crash", n_train=512, epochs=EPOCHS, checkpoint_every=2)
 
 
 def kill_group(proc: subprocess.Popen | psutil.Process) -> None:

@@ -28,7 +28,7 @@ import pytest
 
 from tests import service
 from tests.conftest import free_port, wait_port
-from tests.factories import make_spec
+from tests.factories import long_sine_spec
 from tests.worker.test_crash import wait_run
 
 pytestmark = pytest.mark.slow
@@ -36,13 +36,7 @@ pytestmark = pytest.mark.slow
 EPOCHS = 30
 SETTINGS = dict(device="cpu", lease_seconds="15", heartbeat_seconds="0.5", sweep_interval_seconds="0.5",
                 metric_flush_seconds="0.2")
-SPEC = make_spec(
-    name="restart",
-    model={"family": "telescope_mlp", "depth": 8, "width": 32},
-    data={"name": "sine", "n_train": 256, "n_val": 64},
-    train={"optimizer": "adam", "lr": 0.001, "epochs": EPOCHS, "batch_size": 32, "checkpoint_every": 5},
-    probes=[],
-)
+SPEC = long_sine_spec("restart", n_train=256, epochs=EPOCHS, checkpoint_every=5)
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -64,6 +58,9 @@ class ThrowawayRedis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def remove(self) -> None:
+        self.stop()
 
 
 class ThrowawayPostgres:
@@ -108,20 +105,20 @@ class ThrowawayPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _started(server: ThrowawayRedis | ThrowawayPostgres):
+    server.start()
+    yield server
+    server.remove()
+
+
 @pytest.fixture
 def throwaway_redis():
-    r = ThrowawayRedis()
-    r.start()
-    yield r
-    r.stop()
+    yield from _started(ThrowawayRedis())
 
 
 @pytest.fixture
 def throwaway_pg():
-    pg = ThrowawayPostgres()
-    pg.start()
-    yield pg
-    pg.remove()
+    yield from _started(ThrowawayPostgres())
 
 
 def _submit(client: httpx.Client, name: str) -> str:
