@@ -165,6 +165,7 @@ def test_the_runs_table_has_one_time_column_the_training_time(served):
     timed = [i for i, h in enumerate(head) if "time" in h]
     assert len(timed) == 1 and head[timed[0]].startswith("training time"), head
     by_id = {r["id"]: r for r in exp["runs"]}
+    assert len(rows) == len(exp["runs"]), (len(rows), len(exp["runs"]))  # every run's row was read
     for cells in rows:
         run = by_id[re.search(r">([^<]+)</a>", cells[1]).group(1)]
         assert cells[timed[0]] == report.seconds(run["summary"]["time_s"]), (cells, run["summary"])
