@@ -15,7 +15,8 @@ worker log's claim/finish lines) the run is split into
   epochs      epoch-0 report -> last epoch's report: of which `in loop` is the sum of the loop's
               own epoch_time metric (training + validation + layer statistics), the rest reporting,
               flushes and checkpoints between epochs
-  tail        last epoch's report -> finished_at (probes, figures, last checkpoint, finish)
+  tail        last epoch's report -> finished_at (probes, figure specs, last checkpoint, finish;
+              the figures' images are drawn by the figure task after finished_at)
 and the per-epoch cost is compared with the bare loop's.
 
     .venv/bin/python bench/run_overhead.py [--cases full:300,full:30,32:100,32:30] [--repeats 2] [--concurrency 1]
@@ -114,8 +115,9 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 def tail_breakdown(epochs: int, repeats: int) -> None:
     """The tail's parts, in this process as the worker runs them after training (full batch):
-    last flush, waiting for the last checkpoint, the probe, storing its result, its figure and the
-    training figure (Vega-Lite specs; PNG/SVG are drawn by the API when first asked for)."""
+    last flush, waiting for the last checkpoint, the probe, storing its result, its figure's
+    Vega-Lite spec and the training figure's; then, apart, what the figure task does once the run
+    is finished (off the run's time): the probe figure's PNG/SVG."""
     import tempfile
 
     from bench._common import new_run, worker_context
@@ -144,8 +146,10 @@ def tail_breakdown(epochs: int, repeats: int) -> None:
                 steps += [("probe", lambda: out.update(run_probe(exp.probes[0], model, data))),
                           ("probe record", lambda: execute._store_probe(ctx, run_id, "weight_magnitude", "succeeded",
                                                                         out, None)),
-                          ("probe figure", lambda: figures.probe_figure(ctx, run_id, "weight_magnitude", out)),
-                          ("training figure", lambda: figures.training_figure(ctx, run_id))]
+                          ("probe figure spec", lambda: figures.probe_spec(ctx, run_id, "weight_magnitude", out)),
+                          ("training figure spec", lambda: figures.training_figure(ctx, run_id)),
+                          ("after finish: probe figure images",
+                           lambda: figures.missing_figures(ctx, [run_id], training=False))]
                 for name, fn in steps:
                     t0 = time.perf_counter()
                     fn()

@@ -3,8 +3,9 @@
 The API sends tasks by name (`TASK_RUN`) after its transaction commits; the worker includes
 `worker.tasks` by string. `TASK_FIGURES` draws the figures an experiment lacks (the training
 curves' PNG/SVG of its runs, figures of stored probe results, the sweep chart once every run has
-finished); the worker sends it when an experiment's last run ends (for the chart), the API when a
-page or a download asks for a figure not drawn yet (`send_figures`). It writes what it draws to the object
+finished); the worker sends it when a run is finished (for its probe figures' images, and the
+chart after an experiment's last run), the API when a page or a download asks for a figure not
+drawn yet (`send_figures`). It writes what it draws to the object
 store and the artifacts table; nothing else draws. Delivery: acks_late + reject_on_worker_lost + prefetch 1, and a Redis
 visibility timeout longer than any run. The run table (lease + heartbeat), not the broker, is the
 source of truth: see `persistence.repo.runs.claim` and the sweeper.
@@ -33,13 +34,15 @@ def experiment_figures_key(experiment_id: str) -> str:
     return f"experiments/{experiment_id}/figures.json"
 
 
-def send_figures(celery: Any, experiment_id: str, run_ids: Optional[Sequence[str]] = None) -> bool:
+def send_figures(celery: Any, experiment_id: str, run_ids: Optional[Sequence[str]] = None,
+                 training: bool = True) -> bool:
     """Ask a worker to draw what `experiment_id` lacks (of `run_ids`, or of the runs its report
-    shows). Drawing twice stores the same bytes again, so a repeated request is harmless. Returns
-    whether the message was sent; a broker that is down is logged, never raised."""
+    shows; without their training curves when `training` is false). Drawing twice stores the same
+    bytes again, so a repeated request is harmless. Returns whether the message was sent; a broker
+    that is down is logged, never raised."""
     try:
         celery.send_task(TASK_FIGURES, args=[experiment_id, list(run_ids) if run_ids is not None else None],
-                         queue=QUEUE)
+                         kwargs={} if training else {"training": False}, queue=QUEUE)
         return True
     except Exception:  # noqa: BLE001 - a figure request never fails the caller
         log.exception("could not ask for the figures of experiment %s", experiment_id)

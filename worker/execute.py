@@ -1,5 +1,6 @@
 """Run one spec through skipcore: data, model, fit (resuming from the last checkpoint), probes,
-figures. Returns how the run ended; the task records it."""
+the figures' Vega-Lite specs. Returns how the run ended; the task records it, then asks for the
+images of its probe figures (`Outcome.figures_pending`), drawn by the figure task off the run's time."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Outcome:
     status: str  # succeeded | failed | cancelled
     error: Optional[str] = None
     summary: Optional[dict[str, Any]] = None
+    figures_pending: bool = False  # probe figures whose images are still to be drawn (their specs are stored)
 
 
 def _finite(d: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
         result = fit(prep.model, prep.data, prep.spec.train, probes=prep.spec.probes, reporter=reporter,
                      seed=prep.seed, device=prep.device, resume=prep.resume)
         reporter.flush()
-        # the heartbeat keeps the lease through the last checkpoint, probes and figures: they can
+        # the heartbeat keeps the lease through the last checkpoint, probes and figure specs: they can
         # outlast the lease, and the sweeper would requeue a run it thinks dead
         return after_training(ctx, run_id, prep, result, reporter)
     finally:
@@ -109,7 +111,8 @@ def execute(ctx: WorkerContext, run_id: str) -> Outcome:
 
 def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any, reporter: DbReporter,
                    extra: Optional[dict[str, Any]] = None) -> Outcome:
-    """The outcome of a trained run: summary, probes and figures."""
+    """The outcome of a trained run: summary, probes and the figures' Vega-Lite specs (their PNG
+    and SVG are drawn by the figure task once the run is finished, see `worker.figures`)."""
     from skipcore.probes import init_model
     from skipcore.train.records import run_probe
 
@@ -139,6 +142,7 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
             built.append(init_model(spec.model, data.info, prep.seed, prep.device))
         return built[0]
 
+    pending = False  # a probe figure's spec stored, its images not drawn yet
     for params in spec.probes:
         try:
             out, status, error = run_probe(params, model, data, result.records, at_init), "succeeded", None
@@ -148,10 +152,10 @@ def after_training(ctx: WorkerContext, run_id: str, prep: Prepared, result: Any,
         _store_probe(ctx, run_id, params.name, status, out, error)
         if status == "succeeded":
             summary.update(_probe_summary(params.name, out))
-            figures.probe_figure(ctx, run_id, params.name, out)  # logs a failure, never raises
+            pending |= bool(figures.probe_spec(ctx, run_id, params.name, out))  # logs a failure, never raises
     figures.training_figure(ctx, run_id)
     reporter.wait_checkpoint()  # every checkpoint is stored before the run is finished
-    return Outcome("succeeded", None, summary)
+    return Outcome("succeeded", None, summary, figures_pending=pending)
 
 
 def _probe_summary(name: str, out: dict[str, Any]) -> dict[str, Any]:

@@ -2,17 +2,22 @@
 `figures/<name>.vl.json` (kind `vega`, a Vega-Lite v5 spec with the data inlined). The worker is
 the only place figures are drawn; the API serves the stored bytes.
 
-`probe_figure` after each succeeded probe (`skipcore.figures.FIGURES`); `training_figure` once per
-run, from the train/val loss (and accuracy) history read back from the database. Drawing a figure
-never fails a run: any error is logged and the run goes on.
+While a run finishes, only the figures' Vega-Lite specs are stored: `probe_spec` after each
+succeeded probe (`skipcore.figures.FIGURES`, laid out but not rendered: tens of ms) and
+`training_figure` from the train/val loss (and accuracy) history read back from the database (a
+few ms). Rendering PNG and SVG with matplotlib takes 0.2-0.5 s a figure on an idle machine (a
+weight-magnitude heat map several seconds under load), most of a short run's time, so none of it
+is on the run's path. A stored spec without its PNG is a figure being drawn: the API answers 202
+for it and the report shows a placeholder. Storing or drawing a figure never fails a run: any
+error is logged and the run goes on.
 
-While a run finishes, only the training curves' Vega-Lite spec is stored (the curve data inlined,
-a few ms): drawing their PNG and SVG with matplotlib takes 0.2-0.5 s, most of a short run's time.
-The figure task (`worker.tasks.figures_task`, `missing_figures` here) draws them when they are
-asked for: by the report page for the runs it shows, or by a download of one of them. It also
-draws probe figures missing beside a stored probe result (a run finished before that figure
-existed). When an experiment's last run ends the task draws only the experiment's sweep chart
-(pure Python, milliseconds), so a sweep's next runs never wait behind pictures nobody opened.
+The figure task (`worker.tasks.figures_task`, `missing_figures` here) draws the images: a run's
+probe figures once the run is finished (the task that ran it asks for them, so they appear without
+anyone asking); the training curves when they are asked for, by the report page for the runs it
+shows or by a download of one of them (pictures nobody opened never hold up a sweep's next runs).
+It also draws probe figures missing beside a stored probe result (a run finished before that
+figure existed). When an experiment's last run ends it draws the experiment's sweep chart (pure
+Python, milliseconds).
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ def _layer_records(ctx: WorkerContext, run_id: str, name: str) -> list[dict]:
     return [{"name": name, "step": step, "values": values} for step, values in zip(m.steps, m.values)]
 
 
+def _probe_records(ctx: WorkerContext, run_id: str, probe: str) -> Optional[list[dict]]:
+    return _layer_records(ctx, run_id, "weight_mean_abs") if probe == "weight_magnitude" else None
+
+
 def probe_figure(ctx: WorkerContext, run_id: str, probe: str, result: dict) -> list[str]:
     """Draw and store the figure of one probe result (none for probes without a figure)."""
     try:
@@ -59,11 +68,31 @@ def probe_figure(ctx: WorkerContext, run_id: str, probe: str, result: dict) -> l
         fn = figures.FIGURES.get(probe)
         if fn is None:
             return []
-        records = _layer_records(ctx, run_id, "weight_mean_abs") if probe == "weight_magnitude" else None
-        fig = fn(result, records=records)
+        fig = fn(result, records=_probe_records(ctx, run_id, probe))
         return store(ctx, run_id, fig) if fig is not None else []
     except Exception:  # noqa: BLE001 - a figure never fails a run
         log.exception("figure for probe %s of run %s failed", probe, run_id)
+        return []
+
+
+def probe_spec(ctx: WorkerContext, run_id: str, probe: str, result: dict) -> list[str]:
+    """Store the Vega-Lite spec of one probe result's figure (`figures/<probe>.vl.json`), not its
+    images (the figure task draws them, `missing_figures`). Returns the names the figure is served
+    under (none for probes without a figure, or a result it cannot be drawn from)."""
+    try:
+        from skipcore import figures
+
+        fn = figures.FIGURES.get(probe)
+        if fn is None:
+            return []
+        vega = figures.vega_only(fn, result, records=_probe_records(ctx, run_id, probe))
+        if vega is None:
+            return []
+        name = f"figures/{probe}.vl.json"
+        record_any(ctx, run_id, name, "vega", json.dumps(vega, allow_nan=False).encode(), "application/json")
+        return [f"figures/{probe}.png", f"figures/{probe}.svg", name]
+    except Exception:  # noqa: BLE001 - a figure never fails a run
+        log.exception("figure spec for probe %s of run %s failed", probe, run_id)
         return []
 
 
@@ -123,9 +152,9 @@ def training_images(ctx: WorkerContext, run_id: str) -> list[str]:
         return []
 
 
-def missing_figures(ctx: WorkerContext, run_ids: Iterable[str]) -> list[str]:
-    """Draw what each run lacks: the training PNG/SVG beside a stored spec, and the figure of each
-    succeeded probe result that has none. Returns the names stored (`run_id/name`)."""
+def missing_figures(ctx: WorkerContext, run_ids: Iterable[str], training: bool = True) -> list[str]:
+    """Draw what each run lacks: the figure of each succeeded probe result without its PNG, and
+    (`training`) the training PNG/SVG beside a stored spec. Returns the names stored (`run_id/name`)."""
     drawn: list[str] = []
     for run_id in run_ids:
         from skipcore import figures  # matplotlib: imported only when there is a run to look at
@@ -134,7 +163,7 @@ def missing_figures(ctx: WorkerContext, run_ids: Iterable[str]) -> list[str]:
             have = {a.name for a in artifact_repo.list_for_run(s, run_id)}
             results = [(p.name, p.result) for p in probe_repo.for_run(s, run_id) if p.status == "succeeded"]
         names: list[str] = []
-        if "figures/training.vl.json" in have and not {"figures/training.png", "figures/training.svg"} <= have:
+        if training and "figures/training.vl.json" in have and not {"figures/training.png", "figures/training.svg"} <= have:
             names += training_images(ctx, run_id)
         for name, result in results:
             if name in figures.FIGURES and f"figures/{name}.png" not in have:

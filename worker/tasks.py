@@ -1,5 +1,5 @@
-"""Celery tasks. Thin: claim the run (lease), execute it, finish it; draw the figures an experiment
-lacks. Ids in, state fetched again."""
+"""Celery tasks. Thin: claim the run (lease), execute it, finish it, then ask for its probe figures'
+images; draw the figures an experiment lacks. Ids in, state fetched again."""
 
 from __future__ import annotations
 
@@ -85,37 +85,39 @@ def record(ctx, run_id: str, outcome: Outcome) -> str:
     in_session(ctx.sessions, lambda s: run_repo.finish(s, run_id, outcome.status, worker=ctx.worker_id,
                                                        error=outcome.error, summary=outcome.summary))
     log.info("run %s %s", run_id, outcome.status)
-    _after_finish(ctx, run_id)
+    _after_finish(ctx, run_id, outcome.figures_pending)
     return outcome.status
 
 
-def _after_finish(ctx, run_id: str) -> None:
-    """When this was the experiment's last run (the experiment's status, rolled up from its runs,
-    says it has ended), ask for its sweep chart: `figures_task` with no runs, after this run's
-    message is done (the runs' pictures are drawn when a page asks for them)."""
-    def ended(s) -> str | None:
+def _after_finish(ctx, run_id: str, figures_pending: bool) -> None:
+    """Once the run is finished, ask for what is drawn off its time: the images of its probe
+    figures (`figures_task` for this run, its training curves left to a page that asks), and,
+    when this was the experiment's last run (the experiment's status, rolled up from its runs,
+    says it has ended), the sweep chart (which the same message draws)."""
+    def ended(s) -> tuple[str, bool] | None:
         run = run_repo.get(s, run_id)
-        return run.experiment_id if run is not None and run.experiment.status in FINISHED else None
+        return (run.experiment_id, run.experiment.status in FINISHED) if run is not None else None
 
     try:
-        exp_id = in_session(ctx.sessions, ended)
-        if exp_id is not None:
-            send_figures(app, exp_id, [])
+        found = in_session(ctx.sessions, ended)
+        if found is not None and (figures_pending or found[1]):
+            send_figures(app, found[0], [run_id] if figures_pending else [], training=False)
     except Exception:  # noqa: BLE001 - figures never fail a run
         log.exception("could not ask for the figures after run %s", run_id)
 
 
 @app.task(name=TASK_FIGURES, acks_late=True, ignore_result=True)
-def figures_task(experiment_id: str, run_ids: list[str] | None = None) -> int:
+def figures_task(experiment_id: str, run_ids: list[str] | None = None, training: bool = True) -> int:
     """Draw what the experiment lacks: the figures of `run_ids` (default: the finished runs its
-    report shows) and, once every run has finished, its sweep chart. Returns how many it stored."""
+    report shows; their probe figures, and their training curves unless `training` is false) and,
+    once every run has finished, its sweep chart. Returns how many it stored."""
     ctx = get_context()
     runs = experiment_figures.read_runs(ctx, experiment_id)
     if runs is None:
         return 0
     known = {r.id for r in runs.runs}
     wanted = [r for r in run_ids if r in known] if run_ids is not None else experiment_figures.shown_runs(runs)
-    drawn = len(figures.missing_figures(ctx, wanted))
+    drawn = len(figures.missing_figures(ctx, wanted, training=training))
     drawn += experiment_figures.draw(ctx, experiment_id, runs)
     log.info("experiment %s: %d figure(s) drawn", experiment_id, drawn)
     return drawn

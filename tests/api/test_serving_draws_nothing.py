@@ -124,6 +124,22 @@ def test_a_figure_not_drawn_yet_answers_202_writes_nothing_and_asks_the_worker(h
     assert [exp_id, [run_id]] in asked and [exp_id, None] in asked, asked
 
 
+def test_a_probe_figure_with_only_its_spec_stored_answers_202_and_the_page_waits_for_it(home, served):
+    """A run is finished with its probe figures' specs alone; their images come afterwards."""
+    settings, client, state, exp_id, run_id = served
+    key = f"runs/{run_id}/figures/weight_magnitude.vl.json"
+    with session_scope(state.sessions) as s:
+        stored = state.store.put(key, json.dumps(TRAINING_VEGA).encode(), content_type="application/json")
+        artifact_repo.record(s, run_id=run_id, name="figures/weight_magnitude.vl.json", kind="vega",
+                             size=stored.size, sha256=stored.sha256, uri=key, content_type="application/json")
+    for ext in ("png", "svg"):
+        r = client.get(f"/v1/runs/{run_id}/artifacts/figures/weight_magnitude.{ext}")
+        assert r.status_code == 202 and "being drawn" in r.json()["detail"], r.text
+    page = client.get(f"/v1/experiments/{exp_id}/report").text
+    assert "weight_magnitude: being drawn by the worker" in page and '<meta http-equiv="refresh"' in page
+    assert [args for args, _, _ in _figure_requests(settings)].count([exp_id, [run_id]]) >= 2, "asked per GET"
+
+
 def test_the_report_inlines_the_sweep_chart_the_worker_stored(served):
     from persistence.queue import experiment_figures_key
 

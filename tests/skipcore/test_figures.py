@@ -122,6 +122,21 @@ def test_l1_linearity_figure(l1_result):
     assert_good_figure(figures.l1_linearity(l1_result))
 
 
+def test_vega_only_is_the_spec_the_drawn_figure_carries_and_renders_no_image(mlp_results, block_results, l1_result):
+    out, records, _ = mlp_results
+    cases = [("weight_magnitude", out["weight_magnitude"], records), ("weight_magnitude", out["weight_magnitude"], None),
+             ("gradient_flow", out["gradient_flow"], None), ("skip_ablation", out["skip_ablation"], None),
+             ("l1_linearity", l1_result, None)]
+    cases += [(name.removesuffix("_1d"), result, None) for name, result in block_results.items()]
+    assert {name for name, _, _ in cases} == set(figures.FIGURES)  # every figure is checked
+    for name, result, recs in cases:
+        fig = figures.FIGURES[name](result, records=recs)
+        assert fig is not None and fig.png.startswith(PNG_SIGNATURE), name
+        assert figures.vega_only(figures.FIGURES[name], result, records=recs) == fig.vega, name
+    assert figures.vega_only(figures.weight_magnitude, {"layers": "missing mean_abs"}) is None
+    assert figures.weight_magnitude(out["weight_magnitude"]).png.startswith(PNG_SIGNATURE)  # images again after
+
+
 def test_training_curves_and_depth_sweep(mlp_results):
     _, _, history = mlp_results
     assert_good_figure(figures.training_curves(history))

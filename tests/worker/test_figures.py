@@ -58,6 +58,26 @@ def test_probe_and_training_figures_become_artifacts(home):
     assert [r["epoch"] for r in vega["vconcat"][1]["data"]["values"]][::3] == list(range(6))  # heat map from the DB
 
 
+def test_a_finishing_run_stores_the_probe_spec_alone_and_the_figure_task_draws_its_images(home):
+    ctx, run_id = _ctx_and_run(home)
+    result = {"layers": ["hidden.0", "hidden.1", "output"], "mean_abs": [0.5, 0.06, 0.1]}
+    with session_scope(ctx.sessions) as s:
+        probe_repo.record(s, run_id, "weight_magnitude", "succeeded", result, None)
+    names = ["figures/weight_magnitude.png", "figures/weight_magnitude.svg", "figures/weight_magnitude.vl.json"]
+    assert figures.probe_spec(ctx, run_id, "weight_magnitude", result) == names
+    assert figures.training_figure(ctx, run_id)
+    assert set(_names(ctx, run_id)) == {"figures/weight_magnitude.vl.json", "figures/training.vl.json"}
+    spec = ctx.store.get(f"runs/{run_id}/figures/weight_magnitude.vl.json")
+    assert figures.probe_spec(ctx, run_id, "depth_error", {"mc_error": 0.1}) == []  # no figure for it
+    assert figures.probe_spec(ctx, run_id, "skip_ablation", {"x": "not a list"}) == []
+    # after the run: its probe figure's images, not the training curves' (drawn when asked for)
+    assert sorted(figures.missing_figures(ctx, [run_id], training=False)) == sorted(f"{run_id}/{n}" for n in names)
+    assert ctx.store.get(f"runs/{run_id}/figures/weight_magnitude.vl.json") == spec  # the spec it had
+    assert ctx.store.get(f"runs/{run_id}/figures/weight_magnitude.png").startswith(b"\x89PNG")
+    assert "figures/training.png" not in _names(ctx, run_id)
+    assert figures.missing_figures(ctx, [run_id], training=False) == []
+
+
 def test_a_figure_that_cannot_be_drawn_stores_nothing_and_never_raises(home):
     ctx, run_id = _ctx_and_run(home)
     assert figures.probe_figure(ctx, run_id, "skip_ablation", {"x": "not a list"}) == []
