@@ -8,10 +8,16 @@
 # never in the project's.
 #
 #   MLFLOW_VENV=path/to/mlflow-venv MLFLOW_BENCH=path/to/mlflow_bench.py bench/anchor_mlflow.sh [its args]
+#
+# `--load [ROUNDS]` instead: submissions side by side. One `mlflow server --workers 2` on a throwaway
+# Postgres database (idle while ours runs), then per round (default 2), alternating: bench/load.py
+# --mlflow (runs/create) and bench/load.py (POST /v1/experiments), both with the same clients and
+# method, without and with a one-request warm-up per client. LOAD_ARGS: the arguments of each
+# bench/load.py (default "--requests 1000 --clients 8").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${MLFLOW_VENV:?set MLFLOW_VENV to a virtual environment with mlflow installed}
-ANCHOR=${MLFLOW_BENCH:?set MLFLOW_BENCH to the MLflow tracking-server bench script}
+ANCHOR=${MLFLOW_BENCH:-}
 PY=${PY:-$ROOT/.venv/bin/python}
 PORT=${PORT:-5055}
 WORK=$(mktemp -d)
@@ -36,6 +42,21 @@ serve() {  # $1: backend store URI
   echo "mlflow server did not start"; tail -30 "$WORK/server.log"; exit 1
 }
 echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg), nproc $(nproc)"
+if [ "${1:-}" = "--load" ]; then
+  read -r -a LOAD <<< "${LOAD_ARGS:---requests 1000 --clients 8}"
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE \"$DB\""
+  serve "postgresql+psycopg://postgres@127.0.0.1:5432/$DB"
+  for round in $(seq "${2:-2}"); do
+    for warm in 0 1; do
+      echo "## round $round, warm-up $warm: MLflow runs/create"
+      "$PY" "$ROOT/bench/load.py" --mlflow "http://127.0.0.1:$PORT" --warmup "$warm" "${LOAD[@]}"
+      echo "## round $round, warm-up $warm: skipcore POST /v1/experiments"
+      "$PY" "$ROOT/bench/load.py" --warmup "$warm" "${LOAD[@]}"
+    done
+  done
+  exit 0
+fi
+[ -n "$ANCHOR" ] || { echo "set MLFLOW_BENCH to the MLflow tracking-server bench script"; exit 2; }
 serve "sqlite:///$WORK/mlflow.db"
 "$VENV/bin/python" "$ANCHOR" --url "http://127.0.0.1:$PORT" --label mlflow-sqlite --skip-limits "$@"
 stop

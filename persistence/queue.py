@@ -80,6 +80,10 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         result_backend=None,
+        # the (disabled) result backend holds no state; unless told it is thread-safe Celery builds
+        # one per thread, on that thread's first send_task (an entry-point scan, ~15 ms alone, far
+        # more when several new threads do it at once), and the API's request threads come and go
+        result_backend_thread_safe=True,
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,

@@ -1,6 +1,7 @@
 """An API process opens what a submission needs before it serves its first request, so the first
-submissions are not the slow ones: here, a few pooled database connections (the broker warm-up
-cannot be told apart from other clients of a shared Redis, so it is not asserted). Production
+submissions are not the slow ones: here, a few pooled database connections (the broker's warm-up
+is checked in process, in test_warmup_broker.py: other clients of a shared Redis cannot be told
+apart from the API's connections). Production
 profile, `skipcore api` as a process of its own."""
 
 from __future__ import annotations
