@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 from celery import Celery
 
+from persistence import fsbroker
 from persistence.settings import Settings
 
 log = logging.getLogger("skipcore.queue")
@@ -71,6 +72,8 @@ def broker_options(settings: Settings) -> dict:
 
 def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
     app = Celery("skipcore", broker=str(settings.broker_url), include=include or [])
+    if str(settings.broker_url).startswith("filesystem"):
+        app.conf.broker_transport = fsbroker.TRANSPORT  # messages renamed into place whole
     app.conf.update(
         broker_transport_options=broker_options(settings),
         broker_connection_retry_on_startup=True,
