@@ -198,7 +198,7 @@ def test_pool_child_sigkill_on_redis_is_requeued_by_reject_on_worker_lost(home, 
 
 
 def test_probes_and_figures_longer_than_the_lease_keep_it(home):
-    """After training come the final checkpoint, the probes and the figures. They can take longer
+    """After training come the final checkpoint, the probes and the probe figures' specs. They can take longer
     than the lease; the heartbeat must go on meanwhile, or the sweeper requeues a healthy run and it
     trains again (seen: three attempts, then `failed`)."""
     from datetime import datetime
@@ -208,7 +208,7 @@ def test_probes_and_figures_longer_than_the_lease_keep_it(home):
                     metric_flush_seconds="0.2")
     spec = make_spec(name="long-probes", model={"family": "telescope_mlp", "depth": 8, "width": 32},
                      train={"epochs": 3, "checkpoint_every": 1},
-                     probes=[{"name": "loss_landscape", "dims": 2, "points": 25, "n_samples": 512},
+                     probes=[{"name": "loss_landscape", "dims": 2, "points": 61, "n_samples": 2048},
                              {"name": "weight_magnitude"}, {"name": "skip_ablation", "grid_points": 64}],
                      seeds=[0])
     with service.embedded(home, **settings) as url, httpx.Client(base_url=url, timeout=30) as client:
@@ -222,7 +222,7 @@ def test_probes_and_figures_longer_than_the_lease_keep_it(home):
             after = (datetime.fromisoformat(run["finished_at"].replace("Z", "+00:00"))
                      - datetime.fromisoformat(last["time"].replace("Z", "+00:00"))).total_seconds()
             assert after > lease, f"probes took {after:.2f}s, not longer than the lease: make them longer"
-            print(f"\nrun {run['id'][:8]}: {after:.1f}s of probes and figures after training, lease {lease}s, "
+            print(f"\nrun {run['id'][:8]}: {after:.1f}s of probes after training, lease {lease}s, "
                   f"attempts {run['attempts']}")
 
 
@@ -238,7 +238,7 @@ def test_a_worker_killed_during_the_probes_resumes_at_the_probes_without_trainin
     epochs = 3
     spec = make_spec(name="killed-in-probes", model={"family": "telescope_mlp", "depth": 8, "width": 32},
                      train={"epochs": epochs, "checkpoint_every": 1},
-                     probes=[{"name": "loss_landscape", "dims": 2, "points": 25, "n_samples": 512},
+                     probes=[{"name": "loss_landscape", "dims": 2, "points": 61, "n_samples": 2048},
                              {"name": "weight_magnitude"}, {"name": "skip_ablation", "grid_points": 64}],
                      seeds=[0])
     settings = dict(database_url=fresh_pg_url, broker_url=redis_url, device="cpu", **FAST_LEASE)
