@@ -60,37 +60,33 @@ def _epoch_s(hist: list[float]) -> float:
     return statistics.median(hist[1:] or hist)  # after the first epoch (warm-up)
 
 
-def jobs_plan(timed: list[tuple[list[float], float, float]], epochs: int) -> tuple[float, float, bool]:
+def jobs_plan(timed: list[tuple[list[float], float, float, int]], epochs: int) -> tuple[float, float, bool]:
     """(seconds per epoch of the slowest job, planned seconds, any stacked) of one sweep point from its
-    timing runs, each (epoch_time history, started_at, finished_at) in seconds. Runs that trained as
-    one stacked ensemble share one epoch timer, so their histories are identical: they are one job;
-    every other run is a job of its own (seeds that two worker processes claim at the same moment can
-    split into an ensemble and a lone run, as they would in the real run). Per job: fixed cost (its
-    wall time minus its timed epochs) + `epochs` x its epoch time."""
-    jobs: list[list[tuple[list[float], float, float]]] = []
-    for run in timed:
-        same = next((j for j in jobs if j[0][0] == run[0] and len(run[0]) > 0), None)
-        (same.append(run) if same is not None else jobs.append([run]))
-    def fixed(job: list[tuple[list[float], float, float]]) -> float:
-        wall = max(r[2] for r in job) - min(r[1] for r in job)
-        return max(0.0, wall - TIMING_EPOCHS * _epoch_s(job[0][0]))
+    timing runs, each (epoch_time history, started_at, finished_at, ensemble size) in seconds. A run
+    that trained in a stacked ensemble of k seeds (its summary's `ensemble_size`) is 1/k of one job:
+    its epoch timer is the ensemble's. Every other run is a job of its own (seeds that two worker
+    processes claim at the same moment can split into an ensemble and a lone run, as they would in
+    the real run). Per job: fixed cost (its wall time minus its timed epochs) + `epochs` x its epoch time."""
+    def fixed(run: tuple[list[float], float, float, int]) -> float:
+        return max(0.0, run[2] - run[1] - TIMING_EPOCHS * _epoch_s(run[0]))
 
     # seeds a worker claimed together but trained one by one share a start time, so a lone run's
     # wall can hold its siblings' too: the lone runs' fixed cost is the shortest of theirs
-    lone = [j for j in jobs if len(j) == 1]
-    lone_fixed = min((fixed(j) for j in lone), default=0.0)
+    lone = [r for r in timed if r[3] <= 1]
+    lone_fixed = min((fixed(r) for r in lone), default=0.0)
     planned, epoch_s = 0.0, []
-    for job in jobs:
-        epoch = _epoch_s(job[0][0])
-        planned += (lone_fixed if len(job) == 1 else fixed(job)) + epochs * epoch
+    for run in timed:
+        epoch, k = _epoch_s(run[0]), max(1, run[3])
+        planned += ((lone_fixed if k == 1 else fixed(run)) + epochs * epoch) / k
         epoch_s.append(epoch)
-    return max(epoch_s, default=0.0), planned, len(lone) < len(jobs)
+    return max(epoch_s, default=0.0), planned, len(lone) < len(timed)
 
 
 def point_plan(c: Client, runs: list[Run], epochs: int, seeds: int) -> tuple[float, float, bool]:
     """`jobs_plan` of one sweep point's timing runs; where the timing trained fewer seeds than the
     study has (families that do not stack train one seed), the measured jobs stand for the others."""
-    timed = [(_epochs(c, r), _t(r.started_at), _t(r.finished_at)) for r in runs]
+    timed = [(_epochs(c, r), _t(r.started_at), _t(r.finished_at), int(r.summary.get("ensemble_size") or 1))
+             for r in runs]
     epoch, planned, stacked = jobs_plan(timed, epochs)
     return epoch, planned * seeds / max(1, len(runs)), stacked
 

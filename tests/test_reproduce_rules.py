@@ -192,10 +192,11 @@ def test_the_plan_names_what_does_not_fit_the_budget_costliest_first():
 
 
 def test_the_plan_counts_an_ensemble_and_a_lone_seed_of_one_point_as_two_jobs_not_five_lone_runs():
-    # timing at 3 epochs: four seeds trained as one ensemble (one shared epoch timer, 2.0 s an epoch),
-    # the fifth alone on the other worker process (0.5 s an epoch); both started at 0
-    ens, lone = [2.5, 2.0, 2.0], [0.7, 0.5, 0.5]
-    timed = [(ens, 0.0, 7.0)] * 4 + [(lone, 0.0, 2.5)]
+    # timing at 3 epochs: four seeds trained as one ensemble (2.0 s an ensemble epoch, each seed's
+    # timer a little different), the fifth alone on the other worker process (0.5 s an epoch)
+    lone = [0.7, 0.5, 0.5]
+    timed = [([2.5, 2.0, 2.0], 0.0, 7.0, 4), ([2.4, 1.9, 2.1], 0.0, 7.0, 4), ([2.5, 2.0, 2.0], 0.0, 7.0, 4),
+             ([2.5, 2.1, 1.9], 0.0, 7.0, 4), (lone, 0.0, 2.5, 1)]
     epoch, planned, stacked = plan.jobs_plan(timed, 100)
     assert stacked and epoch == 2.0
     assert planned == pytest.approx((7.0 - 6.0 + 200.0) + (2.5 - 1.5 + 50.0))
@@ -204,7 +205,7 @@ def test_the_plan_counts_an_ensemble_and_a_lone_seed_of_one_point_as_two_jobs_no
 def test_the_plan_of_lone_seeds_claimed_together_takes_the_shortest_fixed_cost():
     # three seeds trained one after another from one claim: they share the start time
     h = [0.4, 0.3, 0.3]
-    timed = [(h, 0.0, 1.0), (h[:2] + [0.31], 0.0, 2.0), (h[:1] + [0.32, 0.3], 0.0, 3.0)]
+    timed = [(h, 0.0, 1.0, 1), (h[:2] + [0.31], 0.0, 2.0, 1), (h[:1] + [0.32, 0.3], 0.0, 3.0, 1)]
     epoch, planned, stacked = plan.jobs_plan(timed, 10)
     assert not stacked
     assert planned == pytest.approx(3 * (1.0 - 0.9) + 10 * (0.3 + 0.305 + 0.31))  # medians after epoch 1
