@@ -60,40 +60,35 @@ def _probe_records(ctx: WorkerContext, run_id: str, probe: str) -> Optional[list
     return _layer_records(ctx, run_id, "weight_mean_abs") if probe == "weight_magnitude" else None
 
 
-def probe_figure(ctx: WorkerContext, run_id: str, probe: str, result: dict) -> list[str]:
-    """Draw and store the figure of one probe result (none for probes without a figure)."""
+def probe_figure(ctx: WorkerContext, run_id: str, probe: str, result: dict, images: bool = True) -> list[str]:
+    """Store the figure of one probe result: its PNG, SVG and Vega-Lite spec, or with `images`
+    false the spec alone (`figures/<probe>.vl.json`; the figure task draws the images,
+    `missing_figures`). Returns the names the figure is served under (none for probes without a
+    figure, or a result it cannot be drawn from)."""
     try:
         from skipcore import figures
 
         fn = figures.FIGURES.get(probe)
         if fn is None:
             return []
-        fig = fn(result, records=_probe_records(ctx, run_id, probe))
-        return store(ctx, run_id, fig) if fig is not None else []
-    except Exception:  # noqa: BLE001 - a figure never fails a run
-        log.exception("figure for probe %s of run %s failed", probe, run_id)
-        return []
-
-
-def probe_spec(ctx: WorkerContext, run_id: str, probe: str, result: dict) -> list[str]:
-    """Store the Vega-Lite spec of one probe result's figure (`figures/<probe>.vl.json`), not its
-    images (the figure task draws them, `missing_figures`). Returns the names the figure is served
-    under (none for probes without a figure, or a result it cannot be drawn from)."""
-    try:
-        from skipcore import figures
-
-        fn = figures.FIGURES.get(probe)
-        if fn is None:
-            return []
-        vega = figures.vega_only(fn, result, records=_probe_records(ctx, run_id, probe))
+        records = _probe_records(ctx, run_id, probe)
+        if images:
+            fig = fn(result, records=records)
+            return store(ctx, run_id, fig) if fig is not None else []
+        vega = figures.vega_only(fn, result, records=records)
         if vega is None:
             return []
         name = f"figures/{probe}.vl.json"
         record_any(ctx, run_id, name, "vega", json.dumps(vega, allow_nan=False).encode(), "application/json")
         return [f"figures/{probe}.png", f"figures/{probe}.svg", name]
     except Exception:  # noqa: BLE001 - a figure never fails a run
-        log.exception("figure spec for probe %s of run %s failed", probe, run_id)
+        log.exception("figure for probe %s of run %s failed", probe, run_id)
         return []
+
+
+def probe_spec(ctx: WorkerContext, run_id: str, probe: str, result: dict) -> list[str]:
+    """`probe_figure` without the images: what a finishing run stores."""
+    return probe_figure(ctx, run_id, probe, result, images=False)
 
 
 def _history(ctx: WorkerContext, run_id: str) -> dict[str, list[tuple[int, Optional[float]]]]:
