@@ -14,7 +14,7 @@ from client import Client
 from reproduce import plan as planner
 from reproduce import report
 from reproduce.claims import BY_NUMBER, CLAIMS
-from reproduce.runner import SCALES, submit_all, wait_all
+from reproduce.runner import SCALES, reuse, submit_all, wait_all, write_ids
 from reproduce.verdict import Outcome, claim_scale, decide
 
 
@@ -52,17 +52,22 @@ def plan(url: str, scale: str, out_dir: Path, numbers: list[int], concurrency: i
 
 
 def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float = 7200.0,
-        api_key: Optional[str] = None, service: Optional[dict] = None) -> Path:
-    """Submit, wait, measure, judge and write the report; returns the report's path."""
+        api_key: Optional[str] = None, service: Optional[dict] = None, reused: Optional[Path] = None) -> Path:
+    """Submit (or, with `reused`, read back the experiments of an earlier run), wait, measure, judge and
+    write the report; returns the report's path."""
     claims = [BY_NUMBER[n] for n in numbers]
     figdir = out_dir / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     t0 = time.monotonic()
     with Client(url, api_key, timeout=60.0) as c:
-        studies = submit_all(c, [b for cl in claims for b in cl.specs], scale)
+        bases = [b for cl in claims for b in cl.specs]
+        studies = reuse(c, bases, scale, reused) if reused else submit_all(c, bases, scale)
+        if not reused:
+            write_ids(studies, out_dir, scale)
         n_runs = sum(len(s.exp.runs) for s in studies.values())
-        _log(f"submitted {len(studies)} experiments ({n_runs} runs) for claims {numbers}; waiting")
+        _log(f"{'read back' if reused else 'submitted'} {len(studies)} experiments ({n_runs} runs) "
+             f"for claims {numbers}; waiting")
         wait_all(c, studies, timeout, _log)
         results = []
         for cl in claims:
@@ -96,6 +101,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds to wait for the runs (default 2 h; 12 h at --scale seed and full)")
     p.add_argument("--serve", action="store_true", help="start an embedded `skipcore serve` (temporary home)")
+    p.add_argument("--home", type=Path,
+                   help="with --serve: keep the service's home (database, artefacts) here instead of a temporary one")
+    p.add_argument("--reuse", type=Path, metavar="EXPERIMENTS_JSON",
+                   help="judge the experiments an earlier run wrote to <out>/experiments_<scale>.json again "
+                        "(same service: --url, or --serve --home) instead of training them")
     p.add_argument("--concurrency", type=int, default=int(os.environ.get("SKIPCORE_WORKER_CONCURRENCY", "1")),
                    help="worker processes of the --serve service")
     a = p.parse_args(argv)
@@ -104,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.serve:
         from reproduce.serve import embedded
 
-        ctx = embedded(a.concurrency, ensemble_on_cpu=bool(ensemble))
+        ctx = embedded(a.concurrency, ensemble_on_cpu=bool(ensemble), home=a.home)
     else:
         ctx = nullcontext(a.url)
     service = {"embedded": a.serve, "concurrency": a.concurrency, "ensemble_on_cpu": ensemble}
@@ -113,5 +123,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             plan(url, a.scale, a.out, numbers, a.concurrency, bool(ensemble), a.api_key)
         else:
             timeout = a.timeout or (43200.0 if a.scale in ("seed", "full") else 7200.0)
-            run(url, a.scale, a.out, numbers, timeout, a.api_key, service)
+            run(url, a.scale, a.out, numbers, timeout, a.api_key, service, reused=a.reuse)
     return 0

@@ -129,6 +129,28 @@ def submit_all(c: Client, bases: list[str], scale: str) -> dict[str, Study]:
     return out
 
 
+def write_ids(studies: dict[str, Study], out_dir: Path, scale: str) -> Path:
+    """`<out>/experiments_<scale>.json`: study -> experiment id, what `reuse` reads back."""
+    path = out_dir / f"experiments_{scale}.json"
+    path.write_text(json.dumps({b: s.exp.id for b, s in studies.items()}, indent=1) + "\n")
+    return path
+
+
+def reuse(c: Client, bases: list[str], scale: str, path: Path) -> dict[str, Study]:
+    """The studies of an earlier run of the same scale, read from its service by the ids in `path`
+    (`write_ids`) instead of submitted again: the report is judged again without training anything."""
+    ids = json.loads(path.read_text())
+    missing = [b for b in dict.fromkeys(bases) if b not in ids]
+    if missing:
+        raise SystemExit(f"{path} has no experiment for {missing}; it holds {sorted(ids)}")
+    out = {}
+    for base in dict.fromkeys(bases):
+        spec = load_spec(base, scale)
+        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec,
+                          c.get_experiment(ids[base]), level=level(base, scale), client=c)
+    return out
+
+
 def wait_all(c: Client, studies: dict[str, Study], timeout: float, log: Callable[[str], None] = print) -> None:
     """Poll every experiment until it finishes; then read each one's /aggregate."""
     deadline, pending, last = time.monotonic() + timeout, set(studies), 0.0

@@ -1,4 +1,5 @@
-"""`--serve`: start `skipcore serve` on a free port with a temporary SKIPCORE_HOME, yield its URL,
+"""`--serve`: start `skipcore serve` on a free port with a temporary SKIPCORE_HOME (or the `home` given,
+which is kept: its database and artefacts let `--reuse` judge the same runs again), yield its URL,
 and stop it (the whole process group) afterwards (`servicekit.embedded`)."""
 
 from __future__ import annotations
@@ -7,14 +8,19 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import servicekit
 
 
 @contextmanager
-def embedded(concurrency: int = 1, keep: bool = False, ensemble_on_cpu: bool = False) -> Iterator[str]:
-    home = Path(tempfile.mkdtemp(prefix="skipcore-reproduce-"))
+def embedded(concurrency: int = 1, keep: bool = False, ensemble_on_cpu: bool = False,
+             home: Optional[Path] = None) -> Iterator[str]:
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        keep = True
+    else:
+        home = Path(tempfile.mkdtemp(prefix="skipcore-reproduce-"))
     try:
         with servicekit.embedded(home, concurrency=concurrency, timeout=120,
                                  worker_concurrency=str(concurrency),

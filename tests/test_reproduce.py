@@ -5,7 +5,9 @@ means with 95% CIs, the verdict rule and a verdict, and a real (non-blank) PNG f
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -46,6 +48,43 @@ def test_reproduce_script_writes_a_report_for_one_claim_against_the_embedded_ser
         pixels = matplotlib.image.imread(str(png))
         assert pixels.shape[0] > 100 and pixels.shape[1] > 100
         assert pixels[..., :3].std() > 0.05  # not blank: bars, axes and text on white
+
+
+def _counts(home) -> tuple[int, int]:
+    with sqlite3.connect(home / "skipcore.db") as db:
+        return (db.execute("SELECT count(*) FROM experiments").fetchone()[0],
+                db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+def test_reproduce_reuse_judges_a_kept_home_again_without_training(tmp_path):
+    """`--home` keeps the embedded service's database; `--reuse` reads the experiments the first run
+    wrote to experiments_<scale>.json back from it and writes the same report, submitting nothing."""
+    env, home, out = service.service_env(tmp_path), tmp_path / "home", tmp_path / "docs"
+    base = [sys.executable, "-m", "reproduce", "--serve", "--home", str(home), "--scale", "smoke",
+            "--claims", "7", "--out", str(out), "--timeout", "120"]
+    first = subprocess.run(base, env=env, cwd=service.ROOT, capture_output=True, text=True, timeout=170)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ids = json.loads((out / "experiments_smoke.json").read_text())
+    assert list(ids) == ["002_l1_skip_layer_linearity"]
+    report = (out / "reproductions.md").read_text()
+    before = _counts(home)
+    assert before[0] == 1 and before[1] >= 3
+    again = subprocess.run(base + ["--reuse", str(out / "experiments_smoke.json")], env=env, cwd=service.ROOT,
+                           capture_output=True, text=True, timeout=170)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "read back 1 experiments" in again.stderr
+    assert _counts(home) == before  # nothing submitted, nothing trained
+    rows = lambda text: [ln for ln in text.splitlines() if ln.startswith("| 7 |") or ln.startswith("**Verdict")]
+    assert rows((out / "reproductions.md").read_text()) == rows(report) != []
+
+
+def test_reproduce_reuse_names_a_study_the_file_lacks(tmp_path):
+    (tmp_path / "ids.json").write_text(json.dumps({"000_fig1_telescope_skip_ablation": "x"}))
+    r = subprocess.run([sys.executable, "-m", "reproduce", "--url", "http://127.0.0.1:9", "--claims", "7",
+                        "--reuse", str(tmp_path / "ids.json"), "--out", str(tmp_path)],
+                       cwd=service.ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "002_l1_skip_layer_linearity" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "reproductions.md").exists()
 
 
 def test_reproduce_rejects_an_unknown_claim_number(tmp_path):
