@@ -35,8 +35,8 @@ CNN = [
           "at about twice the training time.",
           c.CNNS,
           "Conditions: val acc skip − vanilla > 0; widened − skip > 0; training time widened / skip (paired by "
-          "seed; each run's sum of its `epoch_time` metric: training steps and the validation pass, no database, "
-          "checkpoint or probe time) within [1.5, 2.5]; stated beside it: the analytic multiply-add ratio of the "
+          "seed; each run's sum of its `step_time` metric: the training steps alone, no validation pass, "
+          "database, checkpoint or probe time) within [1.5, 2.5]; stated beside it: the analytic multiply-add ratio of the "
           "two networks (≈ 1.51).", c.claim6, stand_in=c.IMAGES,
           seed_setup=dict(family="vanilla_cnn; skip_cnn; widened_cnn", data="cifar10")),
     _residual(8, "003/004", "Degradation: plain deep nets train worse; residual ones do not",
@@ -67,8 +67,8 @@ CNN = [
               "(x + aF(x), a < 1) keeps blocks closer to the identity.",
               ["huang2016_stochastic_depth", "residual_scaling"],
               "Stochastic depth drops whole blocks per mini-batch (a dropped branch is not computed); residual "
-              "scaling scales each branch's last layer at initialisation. Training time = sum of `epoch_time` "
-              "(training steps and validation pass only). Conditions: val acc (p_L=0.5) − val acc (p_L=1) > 0; "
+              "scaling scales each branch's last layer at initialisation. Training time = sum of `step_time` "
+              "(the training steps alone: no validation pass, database writes or checkpoints). Conditions: val acc (p_L=0.5) − val acc (p_L=1) > 0; "
               "training time ratio p_L=0.5 / p_L=1 < 1 (≈ 0.75 of the block compute expected); mean identity ratio "
               "after training at the smallest scale − at scale 1 < 0 (all paired by seed); at-init ratios shown.", c.claim11),
 ]

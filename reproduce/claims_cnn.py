@@ -76,7 +76,7 @@ def claim6(st: dict[str, Study], figdir: Path) -> Outcome:
     van, skip, wide = (st[b] for b in CNNS)
     for b in CNNS:
         out.measure(f"{b}: val acc", stat(st[b].summary("val_acc").values()))
-        out.measure(f"{b}: training time s (sum of epoch_time)", stat(st[b].train_time().values()))
+        out.measure(f"{b}: training time s (sum of step_time)", stat(st[b].train_time().values()))
     acc = {b: st[b].summary("val_acc") for b in CNNS}
     d1, d2 = paired(acc[CNNS[1]], acc[CNNS[0]]), paired(acc[CNNS[2]], acc[CNNS[1]])
     tr = ratio(wide.train_time(), skip.train_time())
@@ -85,7 +85,7 @@ def claim6(st: dict[str, Study], figdir: Path) -> Outcome:
                       width_mult=skip.spec["model"].get("width_mult", 1.0))
     out.measure("val acc skip − vanilla (paired)", d1)
     out.measure("val acc widened − skip (paired)", d2)
-    out.measure("training time widened / skip (paired by seed; epoch_time only)", tr)
+    out.measure("training time widened / skip (paired by seed; step_time: training steps only)", tr)
     out.measure("analytic multiply-add ratio widened / skip (per image, from the model's layer table)", f"{flop:.3f}")
     out.check("skip CNN beats vanilla: difference > 0", greater(d1, 0))
     out.check("widened vanilla beats skip CNN: difference > 0", greater(d2, 0))
@@ -213,10 +213,10 @@ def claim11(st: dict[str, Study], figdir: Path) -> Outcome:
     tm = {p: sd.train_time(model__stochastic_depth=p) for p in (1.0, 0.5)}
     for p in (1.0, 0.5):
         out.measure(f"stochastic depth p_L={p}: val acc", stat(acc[p].values()))
-        out.measure(f"stochastic depth p_L={p}: training time s (sum of epoch_time)", stat(tm[p].values()))
+        out.measure(f"stochastic depth p_L={p}: training time s (sum of step_time)", stat(tm[p].values()))
     d, tr = paired(acc[0.5], acc[1.0]), ratio(tm[0.5], tm[1.0])
     out.measure("val acc p_L=0.5 − p_L=1 (paired)", d)
-    out.measure("training time p_L=0.5 / p_L=1 (paired; epoch_time only)", tr)
+    out.measure("training time p_L=0.5 / p_L=1 (paired; step_time: training steps only)", tr)
     out.measure("expected share of residual blocks computed at p_L=0.5 (linear decay, Huang et al.)", "≈ 0.75")
     out.check("stochastic depth generalises better: val acc difference > 0", greater(d, 0))
     out.check("and trains faster: time ratio < 1", less(tr, 1.0))

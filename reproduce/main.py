@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -90,6 +91,14 @@ def run(url: str, scale: str, out_dir: Path, numbers: list[int], timeout: float 
     return path
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a batch system's time limit) ends the script through SystemExit, so the
+    `--serve` service it started is stopped on the way out instead of being left running."""
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__)
     p.add_argument("--url", default=os.environ.get("SKIPCORE_URL", "http://127.0.0.1:8000"))
@@ -110,6 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="worker processes of the --serve service")
     a = p.parse_args(argv)
     numbers = parse_claims(a.claims)
+    _stop_on_sigterm()
     ensemble = ensemble_for(a.scale) if a.serve else None
     if a.serve:
         from reproduce.serve import embedded

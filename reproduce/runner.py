@@ -103,11 +103,11 @@ class Study:
         return out
 
     def train_time(self, **params: Any) -> dict[int, Optional[float]]:
-        """seed -> seconds of training: the sum of the run's `epoch_time` metric (the training loop's
-        own per-epoch timer: training steps and the validation pass; no database writes, checkpoints,
-        probes or model building inside it)."""
+        """seed -> seconds of training: the sum of the run's `step_time` metric (the training loop's
+        timer of its training steps alone: shuffle, forward, backward, optimizer step; no validation
+        pass, layer statistics, database writes, checkpoints, probes or model building inside it)."""
         def total(run: Run) -> Optional[float]:
-            vals = [p.value for p in self.client.metric_history(run.id, "epoch_time") if p.value is not None]
+            vals = [p.value for p in self.client.metric_history(run.id, "step_time") if p.value is not None]
             return sum(vals) if vals else None
         return self.values(total, **params)
 

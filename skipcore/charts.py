@@ -18,7 +18,7 @@ from skipcore.stats import BOOKKEEPING, finite_number
 
 PREFERRED = ("train_loss", "val_loss", "train_acc", "val_acc", "val_iou", "best_val_loss")
 TIME = "time_s"  # the training loop's own clock, summed over a run's attempts (probes and figures excluded)
-SKIP = BOOKKEEPING | {"epochs_run", "lr", "epoch_time", "phase", TIME}  # not a metric column
+SKIP = BOOKKEEPING | {"epochs_run", "lr", "epoch_time", "step_time", "phase", TIME}  # not a metric column
 MAX_METRIC_COLUMNS = 10
 MAIN_SWEEP_METRICS = ("depth_error.mc_error", "val_loss", "val_acc")
 MIN_CI_SEEDS = 3  # below this many seeds the sweep chart shows each seed instead of a 95% CI

@@ -6,10 +6,14 @@ means with 95% CIs, the verdict rule and a verdict, and a real (non-blank) PNG f
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -85,6 +89,44 @@ def test_reproduce_reuse_names_a_study_the_file_lacks(tmp_path):
                        cwd=service.ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "002_l1_skip_layer_linearity" in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "reproductions.md").exists()
+
+
+def _processes_of(home: Path) -> list[int]:
+    """Pids whose environment names `home` as SKIPCORE_HOME (the service and its worker children)."""
+    want = f"SKIPCORE_HOME={home}".encode()
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and want in (d / "environ").read_bytes().split(b"\0"):
+                pids.append(int(d.name))
+        except OSError:
+            pass
+    return pids
+
+
+def test_sigterm_stops_the_served_service_too(tmp_path):
+    """`kill` of `python -m reproduce --serve` mid-run leaves no API or worker process behind."""
+    env, home, out = service.service_env(tmp_path), tmp_path / "home", tmp_path / "docs"
+    proc = subprocess.Popen([sys.executable, "-m", "reproduce", "--serve", "--home", str(home), "--scale", "smoke",
+                             "--claims", "7", "--out", str(out), "--timeout", "120"],
+                            env=env, cwd=service.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "experiments_smoke.json").exists():  # submitted: the service and its worker run
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.1)
+        assert _processes_of(home), "the served service should be running"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while (left := _processes_of(home)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, f"left running after SIGTERM: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _processes_of(home):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_reproduce_rejects_an_unknown_claim_number(tmp_path):

@@ -99,9 +99,13 @@ def record_init(view: Any, rows: list[Row], task: str) -> None:
 
 
 def _train_epoch(view: Any, train: Any, plan: RecordPlan, rows: list[Row], log_layers: bool, task: str):
-    """The steps of one epoch: (loss sum, correct count, first-update grad norms, last grad norms),
-    or None when a reporter asked to stop mid-epoch (the epoch is then neither reported nor saved)."""
+    """The steps of one epoch: (loss sum, correct count, first-update grad norms, last grad norms,
+    seconds of the steps), or None when a reporter asked to stop mid-epoch (the epoch is then neither
+    reported nor saved). The seconds are the `step_time` metric: shuffling, forward, loss, backward,
+    clipping and optimizer steps only (on CUDA the device is synchronised before the clock is read,
+    so queued kernels are not counted in the validation pass that follows)."""
     device = view.device
+    t_steps = time.perf_counter()
     view.start_epoch([row.generator for row in rows])
     loss_sum = torch.zeros(view.row_shape, device=device)
     correct = torch.zeros(view.row_shape, device=device)
@@ -132,13 +136,15 @@ def _train_epoch(view: Any, train: Any, plan: RecordPlan, rows: list[Row], log_l
                 return None
     for row in rows:
         row.loop["steps"] = steps
-    return loss_sum, correct, first_k, grad_norm
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return loss_sum, correct, first_k, grad_norm, time.perf_counter() - t_steps
 
 
 def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_layers: bool, ctx: "_Run") -> list[int]:
     """One host sync, then each run's report, records, skip* switch, checkpoint and stop; returns
     the rows that leave (stopped or diverged)."""
-    loss_sum, correct, first_k, grad_norm = parts
+    loss_sum, correct, first_k, grad_norm, step_s = parts
     t0, lr, train, plan, task = ctx.t0, ctx.lr, ctx.train, ctx.plan, ctx.task
     val = view.evaluate()
     K, nv, n = len(rows), val.shape[0], view.n
@@ -160,7 +166,8 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
             row.stopped = f"loss became {'nan' if math.isnan(bad[0]) else 'inf'} at epoch {epoch}"
             drop.append(r)
             continue
-        scalars = {"train_loss": train_loss, **vals, "epoch_time": time.perf_counter() - t0, "lr": lr}
+        scalars = {"train_loss": train_loss, **vals, "epoch_time": time.perf_counter() - t0, "step_time": step_s,
+                   "lr": lr}
         if task != "regression":
             scalars["train_acc"] = n_correct / (n * ctx.per_item)
         if row.phase is not None:

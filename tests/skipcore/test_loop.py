@@ -101,6 +101,19 @@ def test_nan_loss_stops_with_reason_naming_the_epoch(data):
     assert res.epochs_run == 0
 
 
+def test_step_time_counts_the_training_steps_and_not_the_validation_pass():
+    """`step_time` is the training steps alone; `epoch_time` adds the validation pass. With a
+    validation split 64x the training set, the validation forward dominates the epoch, so the steps'
+    share of the epoch must be small (a `step_time` that included the validation would be ~1)."""
+    big_val = sine(Sine(name="sine", n_train=32, n_val=32 * 64), seed=0)
+    rep = ListReporter()
+    fit(_model(depth=8, width=64), big_val, _train(epochs=4, batch_size=32), reporter=rep, seed=0)
+    step, whole = rep.history("step_time"), rep.history("epoch_time")
+    assert len(step) == len(whole) == 4 and all(s > 0 for s in step)
+    assert all(s < w for s, w in zip(step, whole))
+    assert sum(step) / sum(whole) < 0.5, (step, whole)
+
+
 def test_should_stop_reason_stops_the_loop_and_checkpoints(data):
     rep = ListReporter(stop_after=2)
     res = fit(_model(), data, _train(epochs=10, checkpoint_every=5), reporter=rep, seed=0)

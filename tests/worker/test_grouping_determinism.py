@@ -12,7 +12,7 @@ from tests.factories import make_spec
 
 pytestmark = pytest.mark.slow
 FINISHED = {"succeeded", "failed", "cancelled"}
-WALL_CLOCK = {"epoch_time"}  # the one metric that is a duration, not a result
+WALL_CLOCK = {"epoch_time", "step_time"}  # the metrics that are durations, not results
 SPEC = make_spec(name="grouping", model={"family": "telescope_mlp", "depth": 3, "width": 16},
                  data={"n_train": 128, "n_val": 32}, train={"epochs": 4, "batch_size": 16, "checkpoint_every": 2},
                  probes=[{"name": "weight_magnitude", "every": 1}])
