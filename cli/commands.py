@@ -210,7 +210,7 @@ def results(
 
 
 _FIRST = ("val_loss", "train_loss", "val_accuracy", "train_accuracy", "val_iou", "mc_error")  # the headline numbers
-_BOOKKEEPING = {"ensemble_size", "resumed_from"}  # in --json, not in the table
+_BOOKKEEPING = {"ensemble_size", "resumed_from", "val_every"}  # in --json, not in the table
 
 
 def _results_json(exp: Experiment, agg: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional, Sequence, TypedDict
 
 # summary keys the worker adds about how a run was executed (seeds trained as one ensemble, the
 # checkpoint an attempt resumed from): never a result, so never a metric in aggregate or compare
-BOOKKEEPING = frozenset({"ensemble_size", "resumed_from"})
+BOOKKEEPING = frozenset({"ensemble_size", "resumed_from", "val_every"})
 
 
 @lru_cache(maxsize=4096)

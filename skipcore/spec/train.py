@@ -1,12 +1,13 @@
-"""Training parameters: optimizer, learning rate, epochs, batch size, skip* phases."""
+"""Training parameters: optimizer, learning rate, epochs, batch size, validation cadence, skip* phases."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_EPOCHS = 100_000
+VAL_PASSES = 100  # `val_every: auto`: about this many validation passes per run, plus the last epoch
 
 
 class SkipStar(BaseModel):
@@ -47,6 +48,13 @@ class TrainParams(BaseModel):
         1, description="epochs between per-layer statistics records"
     )
     checkpoint_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
+    val_every: Union[Literal["auto"], Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] = Field(
+        "auto",
+        description="epochs between validation passes; the last epoch (and the init, where a probe records "
+        "epoch 0) is always validated. 'auto': every epoch for runs of up to 100 epochs and for skip* (its switch reads every "
+        "epoch's validation loss), else every ceil(epochs / 100) epochs. Validation never changes training "
+        "(same weights and training losses for any value); the value used is the run summary's `val_every`",
+    )
     skip_star: Optional[SkipStar] = Field(
         None, description="seed 001's skip* schedule; `epochs` counts both of its phases (give a vanilla "
         "comparison the same `epochs`)"
@@ -58,4 +66,21 @@ class TrainParams(BaseModel):
             raise ValueError(
                 f"skip_star.phase1_epochs ({self.skip_star.phase1_epochs}) must be below epochs ({self.epochs})"
             )
+        if self.skip_star and self.val_every not in ("auto", 1):
+            raise ValueError(
+                f"val_every ({self.val_every}) must be 1 or 'auto' with skip_star: its switch rule reads the "
+                "validation loss of every epoch"
+            )
         return self
+
+    def val_interval(self) -> int:
+        """The epochs between validation passes that `val_every` means for this run (see its description)."""
+        if self.val_every != "auto":
+            return self.val_every
+        if self.skip_star is not None:
+            return 1
+        return max(1, -(-self.epochs // VAL_PASSES))
+
+    def validates_at(self, epoch: int) -> bool:
+        """Whether epoch `epoch` (1-based) ends with a validation pass: every `val_interval()` and the last."""
+        return epoch % self.val_interval() == 0 or epoch == self.epochs

@@ -2,10 +2,11 @@
 
 `fit` trains one model (K = 1, `loop.SingleView`), `fit_ensemble` K seeds stacked
 (`ensemble.StackedView`); both run `run_epochs`, which owns the epoch: the lr schedule, the
-steps (forward, loss (+ L1), backward, the gradient records, clipping, optimizer step), one host
-sync per epoch, then for each run: the nan/inf stop, its scalars and layer statistics, the
-records its probes declared (`skipcore.train.records`), best val loss, the skip* switch, the
-checkpoint rule and the reporter's stop. A run that stops leaves at that epoch (`view.keep`);
+steps (forward, loss (+ L1), backward, the gradient records, clipping, optimizer step), the
+validation pass on the epochs `train.validates_at` names, one host sync per epoch, then for each
+run: the nan/inf stop, its scalars and layer statistics, the records its probes declared
+(`skipcore.train.records`), best val loss, the skip* switch, the checkpoint rule and the
+reporter's stop. A run that stops leaves at that epoch (`view.keep`);
 `result` gives its FitResult (summary, test split, records).
 
 A view holds K rows (row r of every per-run tensor is `rows[r]`) and provides: `device`, `opt`,
@@ -146,12 +147,17 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
     the rows that leave (stopped or diverged)."""
     loss_sum, correct, first_k, grad_norm, step_s = parts
     t0, lr, train, plan, task = ctx.t0, ctx.lr, ctx.train, ctx.plan, ctx.task
-    val = view.evaluate()
-    K, nv, n = len(rows), val.shape[0], view.n
-    flat = [(loss_sum / n).reshape(-1), correct.float().reshape(-1), val.flatten()]
+    validate = train.validates_at(epoch)
+    K, n = len(rows), view.n
+    flat = [(loss_sum / n).reshape(-1), correct.float().reshape(-1)]
+    dev = flat[0].device
+    if validate:
+        val = view.evaluate()
+        flat.append(val.flatten().to(dev))
+    nv = val.shape[0] if validate else 0
     if log_layers:
-        flat += [view.weight_mean_abs().T.flatten().to(val.device), grad_norm.T.flatten().to(val.device)]
-    flat += [g.T.flatten().to(val.device) for g in first_k]
+        flat += [view.weight_mean_abs().T.flatten().to(dev), grad_norm.T.flatten().to(dev)]
+    flat += [g.T.flatten().to(dev) for g in first_k]
     host = torch.cat(flat).tolist()
     L = view.n_layers
     off = (2 + nv) * K
@@ -160,8 +166,8 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
         base = off + (2 * K * L if log_layers else 0) + r * L
         row.loop["first_updates"].extend(host[base + j * K * L: base + j * K * L + L] for j in range(len(first_k)))
         train_loss, n_correct = host[r], host[K + r]
-        vals = eval_dict(_columns(host, 2 * K, K, r, nv), task)
-        bad = [v for v in (train_loss, vals["val_loss"]) if not math.isfinite(v)]
+        vals = eval_dict(_columns(host, 2 * K, K, r, nv), task) if validate else {}
+        bad = [v for v in (train_loss, vals.get("val_loss", 0.0)) if not math.isfinite(v)]
         if bad:
             row.stopped = f"loss became {'nan' if math.isnan(bad[0]) else 'inf'} at epoch {epoch}"
             drop.append(r)
@@ -187,10 +193,12 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
 def _after_report(view: Any, r: int, row: Row, epoch: int, scalars: dict[str, float], ctx: "_Run") -> bool:
     """Best val loss, the skip* switch, the checkpoint rule and the reporter's stop; True: it leaves."""
     train, loop = ctx.train, row.loop
-    loop["best_val"] = min(loop["best_val"], scalars["val_loss"])
+    validated = "val_loss" in scalars  # `train.validates_at(epoch)`
+    if validated:
+        loop["best_val"] = min(loop["best_val"], scalars["val_loss"])
     row.last, row.done = scalars, epoch
     loop["last"], loop["elapsed_s"] = scalars, row.time_before + time.perf_counter() - ctx.t_start
-    if row.phase == 1 and skip_star.phase1_over(train.skip_star, epoch, scalars["val_loss"], loop):
+    if row.phase == 1 and validated and skip_star.phase1_over(train.skip_star, epoch, scalars["val_loss"], loop):
         view.switch_skips(r, train.skip_star)  # main-path weights and their optimizer state kept
         row.phase = 2
     saved = epoch % train.checkpoint_every == 0 or epoch == train.epochs
@@ -254,6 +262,7 @@ def result(view: Any, r: int, row: Row, ctx: _Run) -> Any:
     if math.isfinite(row.loop["best_val"]):
         summary["best_val_loss"] = row.loop["best_val"]
     summary["time_s"] = row.time_before + time.perf_counter() - ctx.t_start
+    summary["val_every"] = ctx.train.val_interval()
     if row.stopped is None:
         summary.update(evaluate_test_split(view.model(r), *row.test_split, ctx.task, ctx.n_classes))
     return FitResult(epochs_run=row.done, stopped=row.stopped, summary=summary, records=row.records())

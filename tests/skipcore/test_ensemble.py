@@ -84,7 +84,8 @@ def test_every_family_matches_sequential_with_layer_probes(family):
 
 
 @pytest.mark.parametrize("batch,extra", [(None, {}), (16, {"optimizer": "sgd", "grad_clip": 0.05, "l1": 1e-3}),
-                                         (16, {"optimizer": "adamw", "weight_decay": 0.1, "lr_schedule": "cosine"})])
+                                         (16, {"optimizer": "adamw", "weight_decay": 0.1, "lr_schedule": "cosine"}),
+                                         (16, {"val_every": 3})])
 def test_options_match_sequential(batch, extra):
     torch.set_num_threads(1)
     train = TrainParams(epochs=4, batch_size=batch, lr=1e-2, **extra)

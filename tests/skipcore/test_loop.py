@@ -114,6 +114,45 @@ def test_step_time_counts_the_training_steps_and_not_the_validation_pass():
     assert sum(step) / sum(whole) < 0.5, (step, whole)
 
 
+def test_validation_every_k_epochs_changes_no_training_number(data):
+    """`val_every: 3` validates at epochs 3, 6 and 7 (the last), and nothing else differs:
+    the training losses, the final weights and the final validation values equal an every-epoch run."""
+    reps, models, results = [], [], []
+    for val_every in (1, 3):
+        rep, m = ListReporter(), _model()
+        results.append(fit(m, data, _train(epochs=7, val_every=val_every), reporter=rep, seed=4))
+        reps.append(rep)
+        models.append(m)
+    every, sparse = reps
+    assert sparse.history("train_loss") == every.history("train_loss")
+    assert [e for e, sc, _ in sparse.records if "val_loss" in sc] == [3, 6, 7]
+    assert [e for e, sc, _ in every.records if "val_loss" in sc] == list(range(1, 8))
+    for (k, a), (_, b) in zip(models[0].state_dict().items(), models[1].state_dict().items()):
+        assert torch.equal(a, b), k
+    drop = ("time_s", "val_every", "best_val_loss")
+    assert {k: v for k, v in results[1].summary.items() if k not in drop} == \
+        {k: v for k, v in results[0].summary.items() if k not in drop}
+    assert (results[0].summary["val_every"], results[1].summary["val_every"]) == (1, 3)
+    # the best val loss is the best of the validated epochs
+    validated = [sc["val_loss"] for e, sc, _ in every.records if e in (3, 6, 7)]
+    assert results[1].summary["best_val_loss"] == min(validated)
+
+
+@pytest.mark.parametrize("epochs,val_every,star,want", [
+    (100, "auto", False, 1), (101, "auto", False, 2), (300, "auto", False, 3), (2000, "auto", False, 20),
+    (2000, "auto", True, 1), (2000, 7, False, 7), (2000, 1, True, 1)])
+def test_val_every_auto_rule(epochs, val_every, star, want):
+    extra = {"skip_star": {"rule": "epochs", "phase1_epochs": 5}} if star else {}
+    t = TrainParams(epochs=epochs, val_every=val_every, **extra)
+    assert t.val_interval() == want
+    assert t.validates_at(epochs) and t.validates_at(want) and (want == 1 or not t.validates_at(1))
+
+
+def test_val_every_above_one_is_refused_with_skip_star():
+    with pytest.raises(ValueError, match="val_every .*skip_star"):
+        TrainParams(epochs=50, val_every=5, skip_star={"rule": "patience"})
+
+
 def test_should_stop_reason_stops_the_loop_and_checkpoints(data):
     rep = ListReporter(stop_after=2)
     res = fit(_model(), data, _train(epochs=10, checkpoint_every=5), reporter=rep, seed=0)
