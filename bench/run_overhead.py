@@ -13,8 +13,9 @@ From the run's own records (metric point times are the wall clock of each epoch'
 worker log's claim/finish lines) the run is split into
   start-up    started_at -> the epoch-0 report (data, model build, the init evaluation)
   epochs      epoch-0 report -> last epoch's report: of which `in loop` is the sum of the loop's
-              own epoch_time metric (training + validation + layer statistics), the rest reporting,
-              flushes and checkpoints between epochs
+              own epoch_time metric (training + validation + layer statistics) and `steps` the sum of
+              its step_time metric (the training steps alone), the rest reporting, flushes and
+              checkpoints between epochs
   tail        last epoch's report -> finished_at (probes, figure specs, last checkpoint, finish;
               the figures' images are drawn by the figure task after finished_at)
 and the per-epoch cost is compared with the bare loop's.
@@ -96,12 +97,14 @@ def service_run(c, svc, bs: int | None, epochs: int) -> dict:
         return c.get(f"/v1/runs/{rid}/metrics/{key}").json()["points"]
 
     val = {p["step"]: _ts(p["time"]) for p in points("val_loss")}  # epoch 0: the init's evaluation
+    trained = {p["step"]: _ts(p["time"]) for p in points("train_loss")}
     in_loop = sum(p["value"] for p in points("epoch_time"))
+    steps = sum(p["value"] for p in points("step_time"))  # the training steps alone
     start, end = _ts(run["started_at"]), _ts(run["finished_at"])
-    first, last = val[min(val)], val[max(val)]
+    first, last = val[min(val)], trained[max(trained)]
     logged = log_times(svc.home / "proc0.log", rid)
     return {"total": end - start, "queue": start - submitted, "startup": first - start, "epochs": last - first,
-            "in_loop": in_loop, "tail": end - last,
+            "in_loop": in_loop, "steps": steps, "val_passes": len(val) - 1, "tail": end - last,
             "log_total": logged["finished"] - logged["claimed"] if len(logged) == 2 else float("nan")}
 
 
@@ -197,7 +200,8 @@ def main() -> None:
                   f"{med['total']:.2f} s (worker log {med['log_total']:.2f} s, queued {med['queue']:.2f} s before); "
                   f"ratio median {statistics.median(ratios):.2f} [min {ratios[0]:.2f}, max {ratios[-1]:.2f}, n={len(ratios)}]\n"
                   f"    start-up {med['startup']:.2f} s | epochs {med['epochs']:.2f} s ({med['epochs'] / epochs * 1e3:.1f} ms/epoch; "
-                  f"in loop {med['in_loop'] / epochs * 1e3:.1f} ms, bare {statistics.median(a) / epochs * 1e3:.1f} ms) "
+                  f"in loop {med['in_loop'] / epochs * 1e3:.1f} ms of which steps {med['steps'] / epochs * 1e3:.1f} ms, "
+                  f"bare {statistics.median(a) / epochs * 1e3:.1f} ms; {med['val_passes']:.0f} validation passes) "
                   f"| tail {med['tail']:.2f} s", flush=True)
     print("\nper batch size, fitted over the epoch counts: total = fixed + per_epoch x epochs")
     for bs in sorted({r[0] or 0 for r in rows}):
