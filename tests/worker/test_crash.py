@@ -203,12 +203,12 @@ def test_probes_and_figures_longer_than_the_lease_keep_it(home):
     trains again (seen: three attempts, then `failed`)."""
     from datetime import datetime
 
-    lease = 1.5  # the probes take ~3 s on an idle machine; a heartbeat stall under CI load can reach ~1 s
+    lease = 1.5  # the probes take ~4 s on an idle machine; a heartbeat stall under CI load can reach ~1 s
     settings = dict(device="cpu", lease_seconds=str(lease), heartbeat_seconds="0.1", sweep_interval_seconds="0.1",
                     metric_flush_seconds="0.2")
     spec = make_spec(name="long-probes", model={"family": "telescope_mlp", "depth": 8, "width": 32},
                      train={"epochs": 3, "checkpoint_every": 1},
-                     probes=[{"name": "loss_landscape", "dims": 2, "points": 61, "n_samples": 2048},
+                     probes=[{"name": "loss_landscape", "dims": 2, "points": 101, "n_samples": 2048},
                              {"name": "weight_magnitude"}, {"name": "skip_ablation", "grid_points": 64}],
                      seeds=[0])
     with service.embedded(home, **settings) as url, httpx.Client(base_url=url, timeout=30) as client:
@@ -238,7 +238,7 @@ def test_a_worker_killed_during_the_probes_resumes_at_the_probes_without_trainin
     epochs = 3
     spec = make_spec(name="killed-in-probes", model={"family": "telescope_mlp", "depth": 8, "width": 32},
                      train={"epochs": epochs, "checkpoint_every": 1},
-                     probes=[{"name": "loss_landscape", "dims": 2, "points": 61, "n_samples": 2048},
+                     probes=[{"name": "loss_landscape", "dims": 2, "points": 101, "n_samples": 2048},
                              {"name": "weight_magnitude"}, {"name": "skip_ablation", "grid_points": 64}],
                      seeds=[0])
     settings = dict(database_url=fresh_pg_url, broker_url=redis_url, device="cpu", **FAST_LEASE)
