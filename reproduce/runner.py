@@ -119,14 +119,18 @@ class Study:
         return [f"{r.id} ({r.status}: {r.error})" for r in self.exp.runs if r.status != "succeeded"]
 
 
-def submit_all(c: Client, bases: list[str], scale: str) -> dict[str, Study]:
+def _studies(c: Client, bases: list[str], scale: str, experiment: Callable[[str, dict], Experiment]) -> dict[str, Study]:
+    """One Study per base (in order, once each), its experiment from `experiment(base, spec)`."""
     out = {}
     for base in dict.fromkeys(bases):
         spec = load_spec(base, scale)
-        exp = c.submit(spec)
-        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec, exp,
-                          level=level(base, scale), client=c)
+        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec,
+                          experiment(base, spec), level=level(base, scale), client=c)
     return out
+
+
+def submit_all(c: Client, bases: list[str], scale: str) -> dict[str, Study]:
+    return _studies(c, bases, scale, lambda base, spec: c.submit(spec))
 
 
 def write_ids(studies: dict[str, Study], out_dir: Path, scale: str) -> Path:
@@ -143,12 +147,7 @@ def reuse(c: Client, bases: list[str], scale: str, path: Path) -> dict[str, Stud
     missing = [b for b in dict.fromkeys(bases) if b not in ids]
     if missing:
         raise SystemExit(f"{path} has no experiment for {missing}; it holds {sorted(ids)}")
-    out = {}
-    for base in dict.fromkeys(bases):
-        spec = load_spec(base, scale)
-        out[base] = Study(base, str(spec_path(base, scale).relative_to(SPECS.parent.parent)), spec,
-                          c.get_experiment(ids[base]), level=level(base, scale), client=c)
-    return out
+    return _studies(c, bases, scale, lambda base, spec: c.get_experiment(ids[base]))
 
 
 def wait_all(c: Client, studies: dict[str, Study], timeout: float, log: Callable[[str], None] = print) -> None:
