@@ -20,9 +20,19 @@ app.add_typer(db_app, name="db")
 
 
 def _settings():
+    """The settings from the environment; a bad SKIPCORE_* value exits 2 with its message (no traceback)."""
+    from pydantic import ValidationError
+
     from persistence.settings import Settings
 
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "SKIPCORE_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
+            message = str(err["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {message}" if "SKIPCORE_" in message else f"error: {name}: {message}", err=True)
+        raise typer.Exit(2)
 
 
 def worker_command(concurrency: int, loglevel: str = "INFO", node: str = "") -> list[str]:
@@ -36,7 +46,8 @@ def worker_command(concurrency: int, loglevel: str = "INFO", node: str = "") -> 
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
-    concurrency: int = typer.Option(1, help="worker processes (runs trained at once)"),
+    concurrency: Optional[int] = typer.Option(None, min=1, max=64, help="worker processes (runs trained at once); default "
+                                              "SKIPCORE_WORKER_CONCURRENCY, 'auto': one per core (at most 8) on CPU"),
 ) -> None:
     """Start the embedded default: API + a real Celery worker process on the embedded broker.
     State lives under $SKIPCORE_HOME (default ./.skipcore). Ctrl-C stops everything."""
@@ -46,6 +57,7 @@ def serve(
     _refuse_open_on_network(settings, host)
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(str(settings.database_url))
+    concurrency = concurrency or settings.worker_concurrency
     env = dict(os.environ, SKIPCORE_HOME=str(settings.home), SKIPCORE_WORKER_CONCURRENCY=str(concurrency))
     os.environ.update(env)
     worker = subprocess.Popen(worker_command(concurrency), env=env, start_new_session=True,
@@ -144,11 +156,12 @@ def worker(
 ) -> None:
     """Start a worker for the configured broker (production profile); on a machine with GPUs, one
     worker process per GPU, pinned with CUDA_VISIBLE_DEVICES."""
+    from persistence.settings import usable_cores
     from worker.gpus import PlanError, plan_children, visible_gpus
 
     settings = _settings()
     try:
-        children = plan_children(visible_gpus(), gpus, per_gpu, os.cpu_count() or 1,
+        children = plan_children(visible_gpus(), gpus, per_gpu, usable_cores(),
                                  concurrency or settings.worker_concurrency)
     except PlanError as exc:
         typer.echo(f"error: {exc}", err=True)

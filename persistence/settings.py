@@ -9,10 +9,38 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AUTO_CONCURRENCY_MAX = 8  # `auto` starts at most this many training processes (each imports torch)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _trains_on_gpu(device: str) -> bool:
+    """Whether runs here train on CUDA, judged without importing torch: SKIPCORE_DEVICE=cuda, or
+    `auto` on a machine with an NVIDIA driver whose CUDA_VISIBLE_DEVICES does not hide every GPU."""
+    if device != "auto":
+        return device == "cuda"
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None and listed.strip() in ("", "-1", "none"):
+        return False
+    return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
+
+
+def auto_concurrency(device: str) -> int:
+    """What SKIPCORE_WORKER_CONCURRENCY=auto means: one training process per usable core (at most
+    AUTO_CONCURRENCY_MAX) on a CPU worker, where small runs go fastest one torch thread each, side
+    by side; one where runs train on a GPU (`skipcore worker --per-gpu N` shares a GPU)."""
+    return 1 if _trains_on_gpu(device) else min(usable_cores(), AUTO_CONCURRENCY_MAX)
 
 
 class Settings(BaseSettings):
@@ -42,7 +70,9 @@ class Settings(BaseSettings):
     max_activation_bytes: int = Field(8 * 2**30, ge=1)
 
     # worker and reliability
-    worker_concurrency: int = Field(1, ge=1, le=64)
+    # training processes of a worker (runs trained at once); torch threads = cores / concurrency;
+    # "auto": one per core (at most 8) on CPU, 1 on a GPU (see auto_concurrency)
+    worker_concurrency: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = "auto"
     lease_seconds: float = Field(30.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1, le=100)
@@ -73,6 +103,16 @@ class Settings(BaseSettings):
             v = "postgresql+psycopg://" + v[len("postgresql://") :]
         return v
 
+    @field_validator("worker_concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, v: object) -> object:
+        text = str(v).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit() or not 1 <= int(text) <= 64:
+            raise ValueError(f"SKIPCORE_WORKER_CONCURRENCY must be 'auto' or a whole number from 1 to 64, got {v!r}")
+        return int(text)
+
     @field_validator("object_store_url")
     @classmethod
     def _store_scheme(cls, v: Optional[str]) -> Optional[str]:
@@ -93,6 +133,8 @@ class Settings(BaseSettings):
             self.data_root = self.home / "data"
         if self.require_auth is None:
             self.require_auth = self.profile == "production"
+        if self.worker_concurrency == "auto":
+            self.worker_concurrency = auto_concurrency(self.device)
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError(
                 f"SKIPCORE_HEARTBEAT_SECONDS ({self.heartbeat_seconds}) must be below SKIPCORE_LEASE_SECONDS ({self.lease_seconds})"

@@ -40,6 +40,17 @@ def ensemble_for(scale: str) -> bool:
     return scale in ("seed", "full")
 
 
+def default_concurrency(setting: str) -> int:
+    """The --serve service's worker processes for a SKIPCORE_WORKER_CONCURRENCY value: a number as
+    given; `auto` as the service reads it on a CPU worker, one per usable core, at most 8."""
+    text = setting.strip().lower()
+    if text != "auto":
+        if not text.isdigit() or not 1 <= int(text) <= 64:
+            raise SystemExit(f"SKIPCORE_WORKER_CONCURRENCY must be 'auto' or a whole number from 1 to 64, got {setting!r}")
+        return int(text)
+    return min(len(os.sched_getaffinity(0)), 8)
+
+
 def plan(url: str, scale: str, out_dir: Path, numbers: list[int], concurrency: int, ensemble: bool,
          api_key: Optional[str] = None) -> Path:
     """Time every configuration of `scale` and write `<out>/plan_<scale>.json`."""
@@ -115,9 +126,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--reuse", type=Path, metavar="EXPERIMENTS_JSON",
                    help="judge the experiments an earlier run wrote to <out>/experiments_<scale>.json again "
                         "(same service: --url, or --serve --home) instead of training them")
-    p.add_argument("--concurrency", type=int, default=int(os.environ.get("SKIPCORE_WORKER_CONCURRENCY", "1")),
-                   help="worker processes of the --serve service")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="worker processes of the --serve service (default SKIPCORE_WORKER_CONCURRENCY, "
+                        "'auto': one per core, at most 8)")
     a = p.parse_args(argv)
+    if a.concurrency is None:
+        a.concurrency = default_concurrency(os.environ.get("SKIPCORE_WORKER_CONCURRENCY", "auto"))
     numbers = parse_claims(a.claims)
     _stop_on_sigterm()
     ensemble = ensemble_for(a.scale) if a.serve else None

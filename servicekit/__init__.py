@@ -13,7 +13,9 @@ session, logging to a file) and asks `/healthz` over HTTP; it imports no part of
   processes of their own.
 
 Settings are keyword arguments named as `persistence.settings.Settings` fields (`lease_seconds="3"`
-becomes SKIPCORE_LEASE_SECONDS=3); the caller's SKIPCORE_* variables are not inherited.
+becomes SKIPCORE_LEASE_SECONDS=3); the caller's SKIPCORE_* variables are not inherited. Processes
+started here train one run at a time unless `worker_concurrency` is given (the service's own
+default, `auto`, is one training process per core), so what they do does not depend on the machine.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ def free_port() -> int:
 
 
 def service_env(home: Path, **settings: str) -> dict[str, str]:
-    """This process's environment without SKIPCORE_*, plus SKIPCORE_HOME and the given settings."""
+    """This process's environment without SKIPCORE_*, plus SKIPCORE_HOME and the given settings
+    (worker_concurrency 1 unless given)."""
+    settings = {"worker_concurrency": "1", **settings}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKIPCORE_")}
     env["SKIPCORE_HOME"] = str(home)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

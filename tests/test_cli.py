@@ -160,3 +160,51 @@ def test_no_auth_on_a_network_address_is_refused(tmp_path, command):
     r = subprocess.run(service.CLI + [command, "--host", "0.0.0.0", "--port", str(service.free_port())], env=env,
                        cwd=service.ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "refusing to serve without authentication" in r.stderr, r.stdout + r.stderr
+
+
+def _pool_of(proc: subprocess.Popen, n: int, log: Path, timeout: float = 90) -> list[int]:
+    """The pool children of serve's Celery worker, once there are `n` of them (or fail, with the log)."""
+    deadline = time.monotonic() + timeout
+    pool: list[int] = []
+    while time.monotonic() < deadline:
+        workers = [p for p in _children(proc.pid) if "celery" in " ".join(_cmdline(p))]
+        pool = [c for w in workers for c in _children(w)]
+        if len(pool) >= n:
+            return pool
+        time.sleep(0.1)
+    raise AssertionError(f"{len(pool)} pool children under serve, wanted {n}:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("auto", min(len(os.sched_getaffinity(0)), 8)),  # the default: one training process per core
+    ("3", 3),
+], ids=["auto", "explicit"])
+def test_serve_starts_as_many_training_processes_as_the_setting_says(tmp_path, setting, expected):
+    """SKIPCORE_WORKER_CONCURRENCY is what `serve` starts (before, serve's own --concurrency default of 1
+    won over it), and each process gets cores / concurrency torch threads."""
+    home = tmp_path / "home"
+    home.mkdir()
+    log = home / "serve.log"
+    env = service.service_env(home, worker_concurrency=setting, device="cpu")
+    port = service.free_port()
+    proc = service._spawn(service.CLI + ["serve", "--port", str(port)], env, log)
+    try:
+        service.wait_healthy(f"http://127.0.0.1:{port}", [proc], [log])
+        pool = _pool_of(proc, expected, log)
+        threads = max(1, len(os.sched_getaffinity(0)) // expected)
+        line = f"torch uses {threads} thread(s) per worker process ({len(os.sched_getaffinity(0))} cores / concurrency {expected})"
+        deadline = time.monotonic() + 60
+        while log.read_text().count(line) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(pool) == expected and log.read_text().count(line) == expected, log.read_text()[-3000:]
+    finally:
+        service.stop(proc, 30.0, signal.SIGINT)
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "api"])
+def test_a_bad_setting_is_one_line_naming_it_not_a_traceback(tmp_path, command):
+    env = service.service_env(tmp_path, worker_concurrency="0")
+    r = subprocess.run(service.CLI + [command], env=env, cwd=service.ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip() == "error: SKIPCORE_WORKER_CONCURRENCY must be 'auto' or a whole number from 1 to 64, got '0'"
+    assert "Traceback" not in r.stdout + r.stderr

@@ -209,3 +209,17 @@ def test_the_plan_of_lone_seeds_claimed_together_takes_the_shortest_fixed_cost()
     epoch, planned, stacked = plan.jobs_plan(timed, 10)
     assert not stacked
     assert planned == pytest.approx(3 * (1.0 - 0.9) + 10 * (0.3 + 0.305 + 0.31))  # medians after epoch 1
+
+
+def test_the_served_concurrency_default_is_the_services_own(monkeypatch):
+    """`reproduce --serve` without --concurrency starts (and plans for) what the service's `auto`
+    gives a CPU worker; an explicit SKIPCORE_WORKER_CONCURRENCY is kept, a bad one is refused."""
+    from persistence.settings import Settings
+    from reproduce.main import default_concurrency
+
+    monkeypatch.setenv("SKIPCORE_DEVICE", "cpu")
+    monkeypatch.delenv("SKIPCORE_WORKER_CONCURRENCY", raising=False)
+    assert default_concurrency("auto") == Settings().worker_concurrency
+    assert default_concurrency(" 3 ") == 3
+    with pytest.raises(SystemExit, match="SKIPCORE_WORKER_CONCURRENCY must be 'auto'"):
+        default_concurrency("0")

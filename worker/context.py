@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from persistence.db import make_engine, make_sessionmaker
 from persistence.objects import make_store
-from persistence.settings import Settings, get_settings
+from persistence.settings import Settings, get_settings, usable_cores
 
 log = logging.getLogger("skipcore.worker")
 
@@ -41,7 +41,7 @@ def configure_threads(concurrency: int) -> int:
     """One torch thread per share of the cores: small MLPs run faster on one thread than two."""
     import torch
 
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     n = max(1, cores // max(1, concurrency))
     torch.set_num_threads(n)
     log.info("torch uses %d thread(s) per worker process (%d cores / concurrency %d)", n, cores, concurrency)

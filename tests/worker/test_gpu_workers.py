@@ -133,3 +133,21 @@ def test_per_gpu_without_gpus_is_refused(tmp_path):
     out = subprocess.run(CLI + ["worker", "--per-gpu", "2"], env=service_env(tmp_path, visible_gpus=""),
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--per-gpu needs GPUs" in out.stderr
+
+
+def test_the_compose_worker_command_starts_on_a_gpu_machine(tmp_path):
+    """docker-compose.yml's worker, as written, on a machine with one GPU (planned, no driver needed):
+    one Celery worker pinned to it, not a refusal (`--concurrency` is refused where GPUs are used)."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = compose["services"]["worker"]["command"]
+    assert command[:2] == ["skipcore", "worker"], command
+    proc, _ = _worker(tmp_path, *command[2:], visible_gpus="0")
+    try:
+        tree = _celery_tree(proc.pid, 1, 1)
+        (main,) = tree
+        env = psutil.Process(main).environ()
+        assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["SKIPCORE_DEVICE"] == "cuda"
+    finally:
+        stop(proc)
