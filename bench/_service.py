@@ -46,13 +46,17 @@ class Service:
 
 
 @contextmanager
-def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers: int = 2,
+def service(profile: str, *, workers: int = 1, concurrency: Optional[int] = 1, api_workers: int = 2,
             redis_db: int = 13, extra_env: Optional[dict] = None) -> Iterator[Service]:
     """profile "embedded": `skipcore serve` (SQLite, filesystem broker, one worker of `concurrency`
     processes); "redis": Postgres + Redis, `skipcore api --workers api_workers` and `workers`
-    separate `skipcore worker --concurrency concurrency` processes."""
+    separate `skipcore worker --concurrency concurrency` processes. `concurrency` None: the
+    service's own default (SKIPCORE_WORKER_CONCURRENCY=auto, no --concurrency)."""
     home = Path(tempfile.mkdtemp(prefix="skipcore-svc-"))
     env = servicekit.service_env(home, require_auth="false", submissions_per_minute="1000000")
+    if concurrency is None:
+        env["SKIPCORE_WORKER_CONCURRENCY"] = "auto"
+    conc_arg = [] if concurrency is None else ["--concurrency", str(concurrency)]
     env.update(extra_env or {})
     port = servicekit.free_port()
     url = f"http://127.0.0.1:{port}"
@@ -63,7 +67,7 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
         if profile == "embedded":
             db_url = f"sqlite:///{home}/skipcore.db"
             env.update(SKIPCORE_DATABASE_URL=db_url)
-            cmds = [servicekit.CLI + ["serve", "--port", str(port), "--concurrency", str(concurrency)]]
+            cmds = [servicekit.CLI + ["serve", "--port", str(port), *conc_arg]]
         else:
             import psycopg
 
@@ -72,11 +76,11 @@ def service(profile: str, *, workers: int = 1, concurrency: int = 1, api_workers
             admin.execute(f'CREATE DATABASE "{db}"')
             db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
             env.update(SKIPCORE_PROFILE="production", SKIPCORE_DATABASE_URL=db_url,
-                       SKIPCORE_BROKER_URL=f"{REDIS}/{redis_db}", SKIPCORE_WORKER_CONCURRENCY=str(concurrency))
+                       SKIPCORE_BROKER_URL=f"{REDIS}/{redis_db}")
             subprocess.run(servicekit.CLI + ["db", "upgrade"], env=env, cwd=servicekit.ROOT, check=True,
                            capture_output=True)
             cmds = [servicekit.CLI + ["api", "--port", str(port), "--workers", str(api_workers)]]
-            cmds += [servicekit.CLI + ["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"]] * workers
+            cmds += [servicekit.CLI + ["worker", *conc_arg, "--loglevel", "WARNING"]] * workers
         logs = [home / f"proc{i}.log" for i in range(len(cmds))]
         procs = [servicekit.spawn(cmd, env, log) for cmd, log in zip(cmds, logs)]
         servicekit.wait_healthy(url, procs, logs)

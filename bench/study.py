@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SPECS = ROOT / "examples" / "specs"
-SETTINGS = {  # name: (worker concurrency, seed ensembles on CPU)
-    "c1": (1, False), "c2": (2, False), "c1e": (1, True), "c2e": (2, True),
+SETTINGS = {  # name: (worker concurrency, None: the service's default; seed ensembles on CPU)
+    "default": (None, False), "c1": (1, False), "c2": (2, False), "c1e": (1, True), "c2e": (2, True),
 }
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -230,10 +230,12 @@ def report(times: dict[str, list[dict]], settings: list[str], script_threads: li
         for name in settings:
             b = times[name]
             conc, ens = SETTINGS[name]
+            shown = conc or f"auto = {min(len(os.sched_getaffinity(0)), 8)}"
+            conc = conc or min(len(os.sched_getaffinity(0)), 8)
             rs = sorted(x["wall"] / y["wall"] for x, y in zip(a, b))
             over = med([y["busy"] for y in b]) / med([x["busy"] for x in a])
             use = med([y["busy"] for y in b]) / (med([y["wall"] for y in b]) * conc)
-            print(f"  vs {name:>4} (concurrency {conc}, ensembles on CPU {str(ens).lower()}): median {med(rs):.2f}x "
+            print(f"  vs {name:>7} (concurrency {shown}, ensembles on CPU {str(ens).lower()}): median {med(rs):.2f}x "
                   f"[min {rs[0]:.2f}, max {rs[-1]:.2f}, n={len(rs)}]; service wall {med([y['wall'] for y in b]):.1f} s; "
                   f"summed run time service/script {over:.2f}; worker busy fraction {use:.2f}")
 
@@ -243,7 +245,7 @@ def main() -> None:
     ap.add_argument("--script", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--rounds", type=int, default=2, help="rounds of every side")
-    ap.add_argument("--settings", default="c1,c2,c1e,c2e", help="c1 c2 (concurrency) c1e c2e (+ CPU ensembles)")
+    ap.add_argument("--settings", default="default,c2e", help="default (the service's own settings), c1 c2 (concurrency) c1e c2e (+ CPU ensembles)")
     ap.add_argument("--script-threads", default="0,1", help="torch threads of the script (0: every core)")
     ap.add_argument("--depths", default="2,8,20", help="fig-4 depths, or 'all' (the spec's 15)")
     ap.add_argument("--inits", default="default", help="fig-4 model.init values (the spec: default,he)")

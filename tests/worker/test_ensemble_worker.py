@@ -142,3 +142,18 @@ def test_cancel_of_one_seed_drops_it_from_the_group_and_the_others_finish(served
     for seed in (0, 2):
         assert runs[seed]["status"] == "succeeded" and runs[seed]["summary"]["ensemble_size"] == 3, runs[seed]
         assert len(history(client, runs[seed]["id"], "train_loss")) == 80
+
+
+def test_on_cpu_big_steps_train_seed_by_seed(served):
+    """On CPU a stacked ensemble is slower than its seeds in turn for steps of more than 128 rows
+    (bench/bench_ensemble.py), so full-batch seeds of 256 examples are not grouped, and say why."""
+    client, home = served
+    spec = make_spec(name="ens-big-steps", data={"name": "sine", "n_train": 256, "n_val": 64},
+                     train={"epochs": 2, "batch_size": None}, probes=[], seeds=[0, 1])
+    exp = run_experiment(client, spec)
+    assert exp["status"] == "succeeded", exp
+    log = (home / "serve.log").read_text()
+    assert "no seed ensemble (on CPU a step of 256 rows trains faster seed by seed than stacked" in log, log[-3000:]
+    for run in exp["runs"]:
+        full = client.get(f"/v1/runs/{run['id']}").json()
+        assert "ensemble_size" not in full["summary"], full["summary"]
