@@ -221,6 +221,8 @@ def measure(settings: list[str], script_threads: list[int], rounds: int, specs: 
 
 
 def report(times: dict[str, list[dict]], settings: list[str], script_threads: list[int]) -> None:
+    from persistence.settings import auto_concurrency
+
     med = statistics.median
     print("\nratio = script wall / service wall, paired by round (> 1: the service is faster)")
     for t in script_threads:
@@ -230,8 +232,8 @@ def report(times: dict[str, list[dict]], settings: list[str], script_threads: li
         for name in settings:
             b = times[name]
             conc, ens = SETTINGS[name]
-            shown = conc or f"auto = {min(len(os.sched_getaffinity(0)), 8)}"
-            conc = conc or min(len(os.sched_getaffinity(0)), 8)
+            shown = conc or f"auto = {auto_concurrency('cpu')}"
+            conc = conc or auto_concurrency("cpu")
             rs = sorted(x["wall"] / y["wall"] for x, y in zip(a, b))
             over = med([y["busy"] for y in b]) / med([x["busy"] for x in a])
             use = med([y["busy"] for y in b]) / (med([y["wall"] for y in b]) * conc)

@@ -114,21 +114,33 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
+def _worker_and_pool(proc: subprocess.Popen, n: int, log: Path, timeout: float = 90) -> tuple[list[int], list[int]]:
+    """serve's Celery worker process(es) and their pool children, once there are `n` pool children
+    (or fail, with the log)."""
+    deadline = time.monotonic() + timeout
+    workers: list[int] = []
+    pool: list[int] = []
+    while time.monotonic() < deadline:
+        workers = [p for p in _children(proc.pid) if "celery" in " ".join(_cmdline(p))]
+        pool = [c for w in workers for c in _children(w)]
+        if workers and len(pool) >= n:
+            return workers, pool
+        time.sleep(0.1)
+    raise AssertionError(f"{len(pool)} pool children under serve, wanted {n}:\n{log.read_text()[-3000:]}")
+
+
 def _serve_with_worker(home: Path) -> tuple[subprocess.Popen, list[int]]:
     """`skipcore serve`, healthy, with its Celery worker and the worker's pool child started."""
     port = service.free_port()
     log = home / "serve.log"
     proc = service._spawn(service.CLI + ["serve", "--port", str(port)], service.service_env(home), log)
     service.wait_healthy(f"http://127.0.0.1:{port}", [proc], [log])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        workers = [p for p in _children(proc.pid) if "celery" in " ".join(_cmdline(p))]
-        pool = [c for w in workers for c in _children(w)]
-        if workers and pool:
-            return proc, workers + pool
-        time.sleep(0.1)
-    service.stop(proc)
-    raise AssertionError(f"no worker with a pool child under serve:\n{log.read_text()[-3000:]}")
+    try:
+        workers, pool = _worker_and_pool(proc, 1, log, timeout=60)
+    except AssertionError:
+        service.stop(proc)
+        raise
+    return proc, workers + pool
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
@@ -162,19 +174,6 @@ def test_no_auth_on_a_network_address_is_refused(tmp_path, command):
     assert r.returncode == 2 and "refusing to serve without authentication" in r.stderr, r.stdout + r.stderr
 
 
-def _pool_of(proc: subprocess.Popen, n: int, log: Path, timeout: float = 90) -> list[int]:
-    """The pool children of serve's Celery worker, once there are `n` of them (or fail, with the log)."""
-    deadline = time.monotonic() + timeout
-    pool: list[int] = []
-    while time.monotonic() < deadline:
-        workers = [p for p in _children(proc.pid) if "celery" in " ".join(_cmdline(p))]
-        pool = [c for w in workers for c in _children(w)]
-        if len(pool) >= n:
-            return pool
-        time.sleep(0.1)
-    raise AssertionError(f"{len(pool)} pool children under serve, wanted {n}:\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.parametrize("setting, expected", [
     ("auto", min(len(os.sched_getaffinity(0)), 8)),  # the default: one training process per core
     ("3", 3),
@@ -190,7 +189,7 @@ def test_serve_starts_as_many_training_processes_as_the_setting_says(tmp_path, s
     proc = service._spawn(service.CLI + ["serve", "--port", str(port)], env, log)
     try:
         service.wait_healthy(f"http://127.0.0.1:{port}", [proc], [log])
-        pool = _pool_of(proc, expected, log)
+        _, pool = _worker_and_pool(proc, expected, log)
         threads = max(1, len(os.sched_getaffinity(0)) // expected)
         line = f"torch uses {threads} thread(s) per worker process ({len(os.sched_getaffinity(0))} cores / concurrency {expected})"
         deadline = time.monotonic() + 60

@@ -36,6 +36,19 @@ def run_experiment(client, spec: dict) -> dict:
     return service.wait_for(client, f"/v1/experiments/{r.json()['id']}", FINISHED, timeout=120)
 
 
+def trained_alone(client, home, spec: dict, reason: str) -> dict:
+    """Run `spec`; it succeeds, the worker logged `no seed ensemble (<reason>...` and no run of it
+    trained in an ensemble. Returns the finished experiment."""
+    exp = run_experiment(client, spec)
+    assert exp["status"] == "succeeded", exp
+    log = (home / "serve.log").read_text()
+    assert f"no seed ensemble ({reason}" in log, log[-3000:]
+    for run in exp["runs"]:
+        full = client.get(f"/v1/runs/{run['id']}").json()
+        assert "ensemble_size" not in full["summary"], full["summary"]
+    return exp
+
+
 def history(client, run_id: str, key: str) -> list[float]:
     return [p["value"] for p in client.get(f"/v1/runs/{run_id}/metrics/{key}").json()["points"]]
 
@@ -86,13 +99,8 @@ def test_a_spec_the_ensemble_cannot_take_runs_seed_by_seed(served):
     spec = make_spec(name="ens-fallback", model={"family": "resnet_mlp", "depth": 2, "width": 8,
                                                  "stochastic_depth": 0.5},
                      train={"epochs": 2, "batch_size": 16}, probes=[], seeds=[0, 1])
-    exp = run_experiment(client, spec)
-    assert exp["status"] == "succeeded", exp
-    log = (home / "serve.log").read_text()
-    assert "no seed ensemble (stochastic depth draws from other RNG streams)" in log, log[-3000:]
+    exp = trained_alone(client, home, spec, "stochastic depth draws from other RNG streams")
     for run in exp["runs"]:
-        full = client.get(f"/v1/runs/{run['id']}").json()
-        assert "ensemble_size" not in full["summary"], full["summary"]
         torch.testing.assert_close(torch.tensor(history(client, run["id"], "train_loss")),
                                    torch.tensor(sequential(spec, run["seed"]).history("train_loss")), **TOL)
 
@@ -150,10 +158,4 @@ def test_on_cpu_big_steps_train_seed_by_seed(served):
     client, home = served
     spec = make_spec(name="ens-big-steps", data={"name": "sine", "n_train": 256, "n_val": 64},
                      train={"epochs": 2, "batch_size": None}, probes=[], seeds=[0, 1])
-    exp = run_experiment(client, spec)
-    assert exp["status"] == "succeeded", exp
-    log = (home / "serve.log").read_text()
-    assert "no seed ensemble (on CPU a step of 256 rows trains faster seed by seed than stacked" in log, log[-3000:]
-    for run in exp["runs"]:
-        full = client.get(f"/v1/runs/{run['id']}").json()
-        assert "ensemble_size" not in full["summary"], full["summary"]
+    trained_alone(client, home, spec, "on CPU a step of 256 rows trains faster seed by seed than stacked")
