@@ -3,6 +3,11 @@
 Metric points and layer statistics are buffered and written in batches (one transaction per
 flush, at most every `metric_flush_seconds`), never one insert per point. A heartbeat thread
 renews the run's lease and turns a cancel request (or a lost lease) into `should_stop()`.
+
+A checkpoint is written on a thread of its own: it first writes the points buffered up to it, then
+stores and records the checkpoint, so the training thread waits for neither. While it is in
+flight the training thread writes nothing (its points stay buffered until the next flush), so one
+run's writes keep their order: points, progress and events never overtake an earlier flush.
 """
 
 from __future__ import annotations
@@ -56,33 +61,44 @@ class DbReporter:
         if self._epoch_times:
             avg = sum(self._epoch_times) / len(self._epoch_times)
             self.eta = max(0.0, (self.epochs - self.epoch) * avg)
-        if now - self._last_flush >= self.ctx.settings.metric_flush_seconds or len(self.points) >= MAX_BUFFER:
+        if len(self.points) >= MAX_BUFFER:
+            self.flush()
+        elif now - self._last_flush >= self.ctx.settings.metric_flush_seconds and not self._checkpoint_in_flight():
             self.flush()
 
     def checkpoint(self, epoch: int, state: dict) -> None:
-        """Snapshot the state (a copy of its tensors, ~1 ms for a depth-50 MLP) and serialise,
-        store and record it on a background thread while training goes on; at most one in flight
-        (the next checkpoint, `wait_checkpoint` and `close` wait for it)."""
-        self.flush()  # points up to the checkpoint are durable before it is
+        """Snapshot the state (a copy of its tensors, ~1 ms for a depth-50 MLP); on a background
+        thread, write the points buffered so far (they are durable before the checkpoint is), then
+        serialise, store and record it while training goes on. At most one in flight (the next
+        checkpoint, `flush`, `wait_checkpoint` and `close` wait for it)."""
         self.wait_checkpoint()
         snapshot = _snapshot(state)
-        self._ckpt_thread = threading.Thread(target=self._save_checkpoint, args=(epoch, snapshot),
+        pending = self._take()
+        self._ckpt_thread = threading.Thread(target=self._save_checkpoint, args=(epoch, snapshot, pending),
                                              name=f"checkpoint-{self.run_id}", daemon=True)
         self._ckpt_thread.start()
 
-    def wait_checkpoint(self) -> None:
-        """Block until the last checkpoint is stored; raise its error if storing it failed."""
+    def _checkpoint_in_flight(self) -> bool:
+        return self._ckpt_thread is not None and self._ckpt_thread.is_alive()
+
+    def _join_checkpoint(self) -> None:
+        """Wait for the checkpoint in flight (its error, if any, is kept for `wait_checkpoint`)."""
         if self._ckpt_thread is not None:
             self._ckpt_thread.join()
             self._ckpt_thread = None
+
+    def wait_checkpoint(self) -> None:
+        """Block until the last checkpoint is stored; raise its error if storing it failed."""
+        self._join_checkpoint()
         if self._ckpt_error is not None:
             err, self._ckpt_error = self._ckpt_error, None
             raise err
 
-    def _save_checkpoint(self, epoch: int, state: dict) -> None:
+    def _save_checkpoint(self, epoch: int, state: dict, pending: tuple) -> None:
         from skipcore.train import checkpoint as ckpt
 
         try:
+            self._write(*pending)
             blob = ckpt.save(state)
             key = f"runs/{self.run_id}/{CHECKPOINT_NAME}"
             stored = self.ctx.store.put(key, blob, content_type="application/octet-stream")
@@ -101,10 +117,18 @@ class DbReporter:
 
     # -- plumbing ---------------------------------------------------------------------------
     def flush(self) -> None:
-        points, layers = self.points, self.layers
-        self.points, self.layers = [], []
-        epoch, eta = self.epoch, self.eta
+        """Write what is buffered now, after the checkpoint in flight (and the points it carries)."""
+        self._join_checkpoint()
+        self._write(*self._take())
 
+    def _take(self) -> tuple:
+        """The buffered points and layer statistics with the progress to report, handed to a writer."""
+        taken = (self.points, self.layers, self.epoch, self.eta)
+        self.points, self.layers = [], []
+        self._last_flush = time.monotonic()
+        return taken
+
+    def _write(self, points: list, layers: list, epoch: int, eta: Optional[float]) -> None:
         def write(s) -> bool:
             if points:
                 metrics_repo.upsert_points(s, self.run_id, points)
@@ -116,7 +140,6 @@ class DbReporter:
             return cancel
 
         cancel = in_session(self.ctx.sessions, write)
-        self._last_flush = time.monotonic()
         if cancel and self._stop is None:
             self._stop = "cancelled"
 
@@ -137,9 +160,7 @@ class DbReporter:
     def close(self) -> None:
         self._beat.set()
         self._thread.join(timeout=5)
-        if self._ckpt_thread is not None:
-            self._ckpt_thread.join()
-            self._ckpt_thread = None
+        self._join_checkpoint()
         if self._ckpt_error is not None:
             log.error("run %s: storing a checkpoint failed: %r", self.run_id, self._ckpt_error)
 
