@@ -61,9 +61,8 @@ class DbReporter:
         if self._epoch_times:
             avg = sum(self._epoch_times) / len(self._epoch_times)
             self.eta = max(0.0, (self.epochs - self.epoch) * avg)
-        if len(self.points) >= MAX_BUFFER:
-            self.flush()
-        elif now - self._last_flush >= self.ctx.settings.metric_flush_seconds and not self._checkpoint_in_flight():
+        due = now - self._last_flush >= self.ctx.settings.metric_flush_seconds and not self._checkpoint_in_flight()
+        if due or len(self.points) >= MAX_BUFFER:
             self.flush()
 
     def checkpoint(self, epoch: int, state: dict) -> None:

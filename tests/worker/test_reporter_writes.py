@@ -54,7 +54,7 @@ def test_a_checkpoint_writes_its_points_and_itself_off_the_training_thread(home)
             rep.metrics(epoch, {"train_loss": 1.0 / epoch}, {"weight_mean_abs": [0.1 * epoch, 0.2]})
         main = threading.current_thread().name
         rep.checkpoint(2, _state(2))
-        rep.metrics(3, {"train_loss": 0.3}, {"weight_mean_abs": [0.3, 0.2]})  # while it is in flight
+        rep.metrics(3, {"train_loss": 0.3}, {"weight_mean_abs": [0.3, 0.2]})  # buffered: no flush is due
         rep.wait_checkpoint()
         on_training_thread = [w for w in writes if w[0] == main]
         assert on_training_thread == [], on_training_thread  # the old reporter flushed here first
