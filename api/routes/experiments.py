@@ -138,7 +138,7 @@ def create_experiment(
     try:
         # the idempotency check is folded into the INSERT (ON CONFLICT DO NOTHING): a reused key
         # writes nothing and answers with the prior experiment; a concurrent twin waits for ours
-        exp = repo.insert_new(
+        new = repo.insert_new(
             session,
             name=spec.name,
             spec=spec.model_dump(mode="json"),
@@ -146,13 +146,14 @@ def create_experiment(
             owner=principal.owner,
             idempotency_key=idempotency_key,
             body_hash=body_hash,
+            recent_cap=state.settings.submissions_per_minute,
         )
     except IntegrityError as exc:
         # a concurrent request with the same Idempotency-Key won the race (databases without ON CONFLICT)
-        exp, integrity = None, exc
+        new, integrity = None, exc
     else:
         integrity = None
-    if exp is None:
+    if new is None:
         session.rollback()
         prior = repo.by_idempotency_key(session, principal.owner, idempotency_key or "")
         if prior is None:
@@ -160,8 +161,11 @@ def create_experiment(
                 raise integrity
             raise HTTPException(409, "Idempotency-Key in use by a request that did not finish; retry")
         return _replay(prior, body_hash, response)
-    # counted in the database (every API process, across restarts); replays above are not counted
-    wait = repo.over_rate(session, principal.owner, state.settings.submissions_per_minute, exp.created_at)
+    # counted in the database (every API process, across restarts), by the INSERT itself where it
+    # could; replays above are not counted
+    exp = new.experiment
+    wait = repo.over_rate(session, principal.owner, state.settings.submissions_per_minute, exp.created_at,
+                          recent=new.recent)
     if wait is not None:
         session.rollback()  # nothing stored
         raise HTTPException(429, f"over {state.settings.submissions_per_minute} submissions per minute",

@@ -7,9 +7,9 @@ import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from persistence.models import FINISHED, Experiment, Run, utcnow
@@ -29,19 +29,42 @@ def create(session: Session, **fields: Any) -> Experiment:
     idempotency key (tests, benches): `insert_new` with its keywords, which the submit path calls
     with its key."""
     assert "idempotency_key" not in fields
-    exp = insert_new(session, **fields)
-    assert exp is not None  # without a key nothing can conflict
-    return exp
+    new = insert_new(session, **fields)
+    assert new is not None  # without a key nothing can conflict
+    return new.experiment
 
 
 _KEYED = ("id", "name", "owner", "status", "spec", "spec_hash", "idempotency_key", "created_at")
-# the keyed INSERT as one cacheable statement: SQLAlchemy's dialect `insert(...).on_conflict_do_nothing()`
-# has no cache key, so it was compiled again on every submission (about a tenth of its CPU time);
-# the bound values keep the columns' types (JSON, UTCDateTime), on SQLite and Postgres alike
-_INSERT_KEYED = text(
-    f"INSERT INTO experiments ({', '.join(_KEYED)}) VALUES ({', '.join(':' + c for c in _KEYED)}) "
-    "ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING id"
-).bindparams(*(bindparam(c, type_=Experiment.__table__.c[c].type) for c in _KEYED))
+
+
+def _insert_returning(keyed: bool):
+    """The experiment's INSERT as one cacheable statement, returning its id and the owner's other
+    experiments since `:since` (at most `:cap`), so the submission limit needs no query of its own.
+
+    SQLAlchemy's dialect `insert(...).on_conflict_do_nothing()` has no cache key: it was compiled
+    again on every submission (about a tenth of its CPU time). The bound values keep the columns'
+    types (JSON, UTCDateTime), on SQLite and Postgres alike. The count leaves the new row out by
+    its id: a subquery in RETURNING sees the new row on SQLite and not on Postgres."""
+    cols = ", ".join(_KEYED)
+    conflict = " ON CONFLICT (owner, idempotency_key) DO NOTHING" if keyed else ""
+    recent = ("(SELECT count(*) FROM (SELECT 1 FROM experiments WHERE owner = :owner AND created_at > :since"
+              " AND id != :id LIMIT :cap) AS recent)")
+    binds = [bindparam(c, type_=Experiment.__table__.c[c].type) for c in _KEYED]
+    binds.append(bindparam("since", type_=Experiment.__table__.c.created_at.type))
+    return text(f"INSERT INTO experiments ({cols}) VALUES ({', '.join(':' + c for c in _KEYED)}){conflict}"
+                f" RETURNING id, {recent}").bindparams(*binds)
+
+
+_INSERT_KEYED, _INSERT = _insert_returning(True), _insert_returning(False)
+_RETURNING_DIALECTS = ("postgresql", "sqlite")
+RATE_WINDOW = timedelta(seconds=60)
+
+
+class Inserted(NamedTuple):
+    experiment: Experiment
+    # the owner's other experiments in the last RATE_WINDOW, counted up to the `recent_cap` asked
+    # for (None: not counted, on a database without INSERT ... RETURNING)
+    recent: Optional[int]
 
 
 def insert_new(
@@ -53,22 +76,28 @@ def insert_new(
     owner: str,
     idempotency_key: Optional[str] = None,
     body_hash: Optional[str] = None,
-) -> Optional[Experiment]:
+    recent_cap: int = 0,
+) -> Optional[Inserted]:
     """`create` in two statements, for the submit path: the experiment row with the idempotency check
-    folded in (`INSERT ... ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING id`), then all
-    its runs in one multi-row INSERT. Returns the new experiment (detached objects, every field set),
-    or None when the owner already used the key (nothing was written; read the prior one)."""
+    folded in (`INSERT ... ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING ...`) and the
+    owner's other experiments of the last minute counted in it (up to `recent_cap`; for
+    `over_rate`), then all its runs in one multi-row INSERT. Returns the new experiment (detached
+    objects, every field set) with that count, or None when the owner already used the key (nothing
+    was written; read the prior one)."""
     now = utcnow()
     exp = Experiment(id=new_id(), name=name, owner=owner, status="queued", spec=spec,
                      spec_hash=body_hash or spec_hash(spec), idempotency_key=idempotency_key, created_at=now,
                      started_at=None, finished_at=None, error=None)
     row = {c: getattr(exp, c) for c in _KEYED}
-    dialect = session.get_bind().dialect.name
-    if idempotency_key and dialect in ("postgresql", "sqlite"):
-        if session.execute(_INSERT_KEYED, row).first() is None:
+    recent = None
+    if session.get_bind().dialect.name in _RETURNING_DIALECTS:
+        got = session.execute(_INSERT_KEYED if idempotency_key else _INSERT,
+                              {**row, "since": now - RATE_WINDOW, "cap": max(0, recent_cap)}).first()
+        if got is None:
             return None
-    else:  # no key (or another database): a plain INSERT; a duplicate key raises IntegrityError
-        session.execute(insert(Experiment).values(row))
+        recent = int(got[1])
+    else:  # another database: a plain INSERT; a duplicate key raises IntegrityError
+        session.execute(Experiment.__table__.insert().values(row))
     rows = [dict(id=new_id(), experiment_id=exp.id, index=i, seed=seed, params=params, spec=run_spec,
                  status="queued", created_at=now, enqueued_at=now, started_at=None, finished_at=None, error=None,
                  summary={}, layer_names=[], epoch=0, epochs=int(run_spec.get("train", {}).get("epochs", 0)),
@@ -76,9 +105,10 @@ def insert_new(
                  cancel_requested=False, checkpoint_epoch=None, checkpoint_uri=None)
             for i, (seed, params, run_spec) in enumerate(runs)]
     if rows:
-        session.execute(insert(Run), rows)  # executemany: one multi-row INSERT (insertmanyvalues)
+        # a Core executemany (one multi-row INSERT): the ORM's bulk INSERT would walk the mapper per row
+        session.execute(Run.__table__.insert(), rows)
     exp.runs = [Run(**r) for r in rows]
-    return exp
+    return Inserted(exp, recent)
 
 
 def get(session: Session, experiment_id: str, *, owner: Optional[str] = None) -> Optional[Experiment]:
@@ -243,14 +273,19 @@ def mark_started(session: Session, experiment_id: str, now: datetime) -> None:
     )
 
 
-def over_rate(session: Session, owner: str, per_minute: int, now: datetime) -> Optional[float]:
+def over_rate(session: Session, owner: str, per_minute: int, now: datetime,
+              recent: Optional[int] = None) -> Optional[float]:
     """The submission limit, counted from the experiments table, so every API process and every
     restart sees the same count (one index range scan on (owner, created_at)). Call it after the
-    new experiment is inserted, in its transaction. Returns None when the new one is within
-    `per_minute` in the last 60 s, else the seconds until one more would be (roll back then).
-    Concurrent submissions that have not committed do not see each other: the limit can be
-    exceeded by at most the number in flight at once."""
-    window = (Experiment.owner == owner, Experiment.created_at > now - timedelta(seconds=60))
+    new experiment is inserted, in its transaction; `recent`: the owner's other experiments in the
+    window as `insert_new` counted them (with `recent_cap=per_minute`), which spares the count when
+    the new one fits. Returns None when the new one is within `per_minute` in the last 60 s, else
+    the seconds until one more would be (roll back then). Concurrent submissions that have not
+    committed do not see each other: the limit can be exceeded by at most the number in flight at
+    once."""
+    if recent is not None and recent + 1 <= per_minute:
+        return None
+    window = (Experiment.owner == owner, Experiment.created_at > now - RATE_WINDOW)
     # count at most per_minute + 1 rows: an owner far over the limit costs no more than one at it
     capped = select(Experiment.id).where(*window).limit(per_minute + 1).subquery()
     n = session.scalar(select(func.count()).select_from(capped)) or 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from persistence.db import make_engine
 from persistence.models import Experiment, Run
@@ -178,3 +179,23 @@ def test_schema_endpoint_serves_the_spec_json_schema(client):
 def test_healthz_reaches_the_database(client):
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["database"] == "ok"
+
+
+def test_a_submission_within_the_limit_writes_its_two_rows_and_reads_nothing(client):
+    """The submission limit is counted by the experiment's INSERT: a submission that fits runs its
+    two INSERTs (the experiment, its runs) and no query of its own on either table."""
+    engine = client.app.state.skipcore.engine
+    seen: list[str] = []
+
+    def after(conn, cursor, statement, params, context, executemany):
+        if " experiments" in statement or " runs" in statement:
+            seen.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        for key in ({"Idempotency-Key": uuid.uuid4().hex}, {}):
+            r = client.post("/v1/experiments", json=make_spec(), headers=key)
+            assert r.status_code == 201, r.text
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    assert seen == ["INSERT INTO EXPERIMENTS", "INSERT INTO RUNS"] * 2, seen
