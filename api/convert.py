@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
+from fastapi import Response
+from pydantic import BaseModel
+
 from api.schemas import ExperimentOut, Progress, RunOut, iso
 from persistence.models import STATUSES, Experiment, Run
 
@@ -54,3 +59,10 @@ def run_counts(runs) -> dict[str, int]:
     for r in runs:
         counts[r.status] = counts.get(r.status, 0) + 1
     return counts
+
+
+def json_response(model: BaseModel, status_code: int = 200, headers: Optional[dict[str, str]] = None) -> Response:
+    """`model` as the JSON body, written by pydantic in the route's own thread. A route that
+    returns the model itself has FastAPI validate it against the route's `response_model` again
+    and then encode it, in one more trip to the thread pool for a `def` route."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json", headers=headers)

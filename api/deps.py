@@ -1,11 +1,17 @@
-"""Dependencies as `Annotated` aliases: session, settings, the caller's key, lookups with 404."""
+"""Dependencies as `Annotated` aliases: session, settings, the caller's key, lookups with 404.
+
+FastAPI runs a plain `def` dependency in its thread pool, one hop each (a generator two: entering
+and leaving); the ones that do no I/O are `async def`, so a request pays for a thread only where
+the database is used: its route, a lookup below, a key's check, a session left with work to end."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, AsyncIterator, Optional
 
+import anyio
 from fastapi import Depends, Header, HTTPException, Path, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.errors import not_found
@@ -34,29 +40,54 @@ class Principal:
         return None if self.sees_all else self.owner
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.skipcore
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+async def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    with session_scope(state.sessions) as session:
+def _end(session: Session, ok: bool) -> None:
+    try:
+        if ok:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(state: StateDep) -> AsyncIterator[Session]:
+    """A session for the request, ended as `session_scope` ends one: committed when the route
+    returns, rolled back when it raises, then closed. Making one does no I/O (a connection is
+    checked out on first use); ending one does only while a transaction is open (a route that
+    committed has none), and then in the thread pool, never on the event loop."""
+    session = state.sessions()
+    ok = False
+    try:
         yield session
+        ok = True
+    finally:
+        if session.get_transaction() is None:
+            session.close()
+        else:
+            with anyio.CancelScope(shield=True):  # a client gone mid-request still returns the connection
+                await run_in_threadpool(_end, session, ok)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(state: StateDep, authorization: Annotated[Optional[str], Header()] = None) -> Principal:
+def principal_of(state: AppState, authorization: Optional[str]) -> Principal:
+    """The caller of a request with this Authorization header (a key is looked up in the database:
+    call it off the event loop then); 401 when it names no key or a revoked one."""
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -72,8 +103,14 @@ def get_principal(state: StateDep, authorization: Annotated[Optional[str], Heade
     return Principal("local", "admin")
 
 
+async def get_principal(state: StateDep, authorization: Annotated[Optional[str], Header()] = None) -> Principal:
+    if authorization:
+        return await run_in_threadpool(principal_of, state, authorization)
+    return principal_of(state, None)  # no key, no I/O
+
+
 def require(scope: str):
-    def dep(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dep(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if _RANK[principal.scope] < _RANK[scope]:
             raise HTTPException(403, f"this API key has scope {principal.scope!r}; {scope!r} is needed")
         return principal

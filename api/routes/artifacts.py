@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.deps import RunDep, SessionDep, StateDep, get_principal, visible_run
+from api.deps import RunDep, SessionDep, StateDep, principal_of, visible_run
 from api.errors import not_found
 from api.schemas import ArtifactList, ArtifactOut
 from api.signing import signed_url, verify
@@ -58,7 +58,7 @@ def download_artifact(
             raise HTTPException(403, "the download link is invalid or has expired; list the artifacts again")
         run = visible_run(session, None, run_id)
     else:
-        run = visible_run(session, get_principal(state, request.headers.get("authorization")), run_id)
+        run = visible_run(session, principal_of(state, request.headers.get("authorization")), run_id)
     art = repo.get(session, run_id, name)  # the name is looked up, never joined into a path
     if art is None:
         stem, dot, ext = name.rpartition(".")

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 
-from api.convert import experiment_out
+from api.convert import experiment_out, json_response
 from api.deps import ExperimentDep, ReadKey, SessionDep, StateDep, WriteKey
 from api.errors import unprocessable
 from api.guard import check_resources
@@ -125,7 +125,6 @@ def create_experiment(
     principal: WriteKey,
     spec: Annotated[ExperimentSpec, Body(description="the experiment spec (unknown keys are refused)")],
     body: Annotated[bytes, Depends(raw_body)],
-    response: Response,
     idempotency_key: Annotated[Optional[str], Header(max_length=200)] = None,
 ):
     problem = check_resources(spec, state.settings)
@@ -160,7 +159,7 @@ def create_experiment(
             if integrity is not None:
                 raise integrity
             raise HTTPException(409, "Idempotency-Key in use by a request that did not finish; retry")
-        return _replay(prior, body_hash, response)
+        return _replay(prior, body_hash)
     # counted in the database (every API process, across restarts), by the INSERT itself where it
     # could; replays above are not counted
     exp = new.experiment
@@ -173,19 +172,16 @@ def create_experiment(
     out = experiment_out(exp)
     session.commit()
     enqueue(state, [r.id for r in out.runs])
-    response.headers["Location"] = f"/v1/experiments/{out.id}"
-    return out
+    return json_response(out, 201, {"Location": f"/v1/experiments/{out.id}"})
 
 
-def _replay(prior: Any, body_hash: str, response: Response):
+def _replay(prior: Any, body_hash: str):
     if prior.spec_hash != body_hash:
         return JSONResponse(
             status_code=409,
             content={"detail": "Idempotency-Key already used with a different body", "experiment_id": prior.id},
         )
-    response.status_code = 200
-    response.headers["Location"] = f"/v1/experiments/{prior.id}"
-    return experiment_out(prior)
+    return json_response(experiment_out(prior), 200, {"Location": f"/v1/experiments/{prior.id}"})
 
 
 @router.get("", response_model=ExperimentPage, summary="List experiments, newest first", responses=UNPROCESSABLE)

@@ -199,3 +199,26 @@ def test_a_submission_within_the_limit_writes_its_two_rows_and_reads_nothing(cli
     finally:
         event.remove(engine, "after_cursor_execute", after)
     assert seen == ["INSERT INTO EXPERIMENTS", "INSERT INTO RUNS"] * 2, seen
+
+
+def test_a_submission_takes_one_trip_to_the_thread_pool(client, monkeypatch):
+    """Dependencies that do no I/O (the app's state, the caller without a key, the scope check, a
+    session that its route committed) run on the event loop: a submission's only trip to the
+    thread pool is its route, where the database is used. A GET of the experiment ends the read
+    transaction its lookup opened off the loop too."""
+    import anyio.to_thread
+
+    trips: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func, *args, **kwargs):
+        trips.append(getattr(getattr(func, "func", func), "__name__", "?"))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    r = client.post("/v1/experiments", json=make_spec())
+    assert r.status_code == 201, r.text
+    assert len(trips) == 1, trips  # the route
+    trips.clear()
+    assert client.get(f"/v1/experiments/{r.json()['id']}").status_code == 200
+    assert trips[-1] == "_end", trips
