@@ -21,7 +21,7 @@ from api.state import AppState
 from persistence.db import session_scope
 from persistence.leader import Leadership
 from persistence.models import utcnow
-from persistence.queue import QUEUE, TASK_RUN
+from persistence.queue import send_run
 from persistence.repo import events
 from persistence.repo import runs as run_repo
 
@@ -40,7 +40,7 @@ def sweep_once(state: AppState, *, judge_leases: bool = True) -> tuple[list[str]
         events.prune(session, utcnow() - timedelta(seconds=s.event_retention_seconds))
     for run_id in resend:
         try:
-            state.celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE)
+            send_run(state.celery, run_id)
         except Exception:  # noqa: BLE001
             log.exception("sweeper could not send run %s", run_id)
     if resend or failed:

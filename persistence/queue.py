@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 from celery import Celery
 
-from persistence import fsbroker
+from persistence import fsbroker, redisbroker
 from persistence.settings import Settings
 
 log = logging.getLogger("skipcore.queue")
@@ -33,6 +33,13 @@ def experiment_figures_key(experiment_id: str) -> str:
     """The object store key of an experiment's own figures (a JSON document the figure task writes:
     `{"sweep_svg": str | null, "metric": str | null}`), drawn once every run has finished."""
     return f"experiments/{experiment_id}/figures.json"
+
+
+def send_run(celery: Any, run_id: str) -> None:
+    """Publish the task that trains `run_id` (raises when the broker is down). The message goes by
+    the default exchange straight to the queue the workers consume and declare, so the publish
+    declares nothing itself, and its argument's log form is given, not computed."""
+    celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE, declare=[], argsrepr=repr([run_id]), kwargsrepr="{}")
 
 
 def send_figures(celery: Any, experiment_id: str, run_ids: Optional[Sequence[str]] = None,
@@ -74,6 +81,8 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
     app = Celery("skipcore", broker=str(settings.broker_url), include=include or [])
     if str(settings.broker_url).startswith("filesystem"):
         app.conf.broker_transport = fsbroker.TRANSPORT  # messages renamed into place whole
+    elif str(settings.broker_url).startswith("redis://"):
+        app.conf.broker_transport = redisbroker.TRANSPORT  # one Redis client per channel, not per publish
     app.conf.update(
         broker_transport_options=broker_options(settings),
         broker_connection_retry_on_startup=True,

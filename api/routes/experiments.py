@@ -25,7 +25,7 @@ from api.errors import unprocessable
 from api.guard import check_resources
 from api.schemas import UNPROCESSABLE, ExperimentOut, ExperimentPage, FieldErrors
 from persistence.models import STATUSES
-from persistence.queue import QUEUE, TASK_RUN
+from persistence.queue import send_run
 from persistence.repo import experiments as repo
 from skipcore.spec import ExperimentSpec, json_schema
 
@@ -101,7 +101,7 @@ def enqueue(state: Any, run_ids: list[str]) -> None:
     run queued; the sweeper sends it again."""
     for run_id in run_ids:
         try:
-            state.celery.send_task(TASK_RUN, args=[run_id], queue=QUEUE)
+            send_run(state.celery, run_id)
         except Exception:  # noqa: BLE001 - the broker being down must not lose the experiment
             log.exception("could not enqueue run %s; the sweeper will retry", run_id)
 
