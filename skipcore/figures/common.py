@@ -1,9 +1,9 @@
 """What every figure shares: the `Figure` triple (PNG, SVG, Vega-Lite), the never-raise `_safe` wrapper,
 JSON-to-array helpers, and a headless matplotlib canvas. Torch is never imported.
 
-`vega_only(fn, result, records)` gives a figure's Vega-Lite spec without rendering its PNG and SVG
-(the figure is laid out but never drawn: a tenth of the time), the very spec `fn` returns with
-its images."""
+`vega_only(fn, result, records)` gives a figure's Vega-Lite spec without its PNG and SVG: the very
+spec `fn` returns with its images, while its matplotlib calls go to a canvas that keeps nothing
+(`_Unseen`), so no figure is built, laid out or drawn."""
 
 from __future__ import annotations
 
@@ -78,7 +78,38 @@ def _enc(field: str, kind: str, title: str, **extra: Any) -> dict:
     return {"field": field, "type": kind, "title": title, **extra}
 
 
+class _Unseen:
+    """A matplotlib figure, axes or artist that nobody will see: every attribute, call and item is
+    this object again, and it adds to a list as nothing. The figures compute their Vega-Lite
+    specs from their inputs, never from what matplotlib returns, so the spec they give while
+    drawing on this is the one they give while drawing for real (checked for every figure)."""
+
+    def __getattr__(self, name: str) -> "_Unseen":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Unseen":
+        return self
+
+    def __getitem__(self, key: Any) -> "_Unseen":
+        return self
+
+    def __iter__(self):
+        return iter(())
+
+    def __radd__(self, other: Any) -> Any:
+        return other
+
+
+_UNSEEN = _Unseen()
+
+
 def _new(ncols: int = 1, width: float = 7.0, height: float = 4.2) -> tuple[MplFigure, list]:
+    """A figure with `ncols` axes on a headless canvas; with images off (`vega_only`), the canvas
+    that keeps nothing."""
+    if not _IMAGES.get():
+        return _UNSEEN, [_UNSEEN] * ncols  # type: ignore[return-value]
     fig = MplFigure(figsize=(width * ncols if ncols > 1 else width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)  # headless Agg canvas, no pyplot and no global backend switch
     axes = fig.subplots(1, ncols, squeeze=False)[0].tolist()

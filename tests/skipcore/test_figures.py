@@ -137,6 +137,28 @@ def test_vega_only_is_the_spec_the_drawn_figure_carries_and_renders_no_image(mlp
     assert figures.weight_magnitude(out["weight_magnitude"]).png.startswith(PNG_SIGNATURE)  # images again after
 
 
+def test_vega_only_builds_no_matplotlib_figure(mlp_results, block_results, l1_result, monkeypatch):
+    """The spec alone (what a run stores before it is finished) costs no matplotlib figure: nothing
+    is built or laid out, where building the weight-magnitude figure alone took tens of ms."""
+    import matplotlib.figure
+
+    out, records, _ = mlp_results
+    cases = [(figures.weight_magnitude, out["weight_magnitude"], records), (figures.l1_linearity, l1_result, None)]
+    cases += [(figures.FIGURES[name.removesuffix("_1d")], result, None) for name, result in block_results.items()]
+    built = []
+    init = matplotlib.figure.Figure.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "__init__", counted)
+    specs = [figures.vega_only(fn, result, records=recs) for fn, result, recs in cases]
+    assert all(isinstance(v, dict) and v.get("$schema") for v in specs)
+    assert built == []
+    assert figures.weight_magnitude(out["weight_magnitude"]).png.startswith(PNG_SIGNATURE) and len(built) == 1
+
+
 def test_training_curves_and_depth_sweep(mlp_results):
     _, _, history = mlp_results
     assert_good_figure(figures.training_curves(history))
