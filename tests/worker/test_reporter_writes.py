@@ -93,3 +93,32 @@ def test_a_flush_waits_for_the_checkpoint_in_flight_so_writes_stay_in_order(home
             assert s.get(Run, run_id).epoch == 2
     finally:
         rep.close()
+
+
+def test_a_checkpoint_is_serialised_on_the_training_thread_and_stored_as_it_was(home, monkeypatch):
+    """Serialising (Python work under the GIL) happens in `checkpoint` itself: on a thread of its
+    own it made each training step beside it wait for the GIL. What is stored is the state as it
+    was then, whatever training does to the tensors afterwards."""
+    ctx, run_id, rep, _ = _reporter(home)
+    threads: list[str] = []
+    save = ckpt.save
+
+    def seen(state):
+        threads.append(threading.current_thread().name)
+        return save(state)
+
+    monkeypatch.setattr(ckpt, "save", seen)
+    try:
+        state = _state(2)
+        weight = state["model"]["weight"]
+        expected = weight.clone()
+        rep.checkpoint(2, state)
+        weight.add_(1.0)  # the next step changes the live tensors
+        rep.wait_checkpoint()
+    finally:
+        rep.close()
+    assert threads == [threading.current_thread().name]
+    with session_scope(ctx.sessions) as s:
+        uri = run_repo.get(s, run_id).checkpoint_uri
+    stored = ckpt.load(ctx.store.get(uri))
+    assert torch.equal(stored["model"]["weight"], expected)
