@@ -17,7 +17,8 @@ worker log's claim/finish lines) the run is split into
               its step_time metric (the training steps alone), the rest reporting, flushes and
               checkpoints between epochs
   tail        last epoch's report -> finished_at (probes, figure specs, last checkpoint, finish;
-              the figures' images are drawn by the figure task after finished_at)
+              the figures' images are drawn by the figure task after finished_at, and the next
+              side starts once they are: a bare loop timed beside that drawing would be slowed)
 and the per-epoch cost is compared with the bare loop's.
 
     .venv/bin/python bench/run_overhead.py [--cases full:300,full:30,32:100,32:30] [--repeats 2] [--concurrency 1]
@@ -43,12 +44,15 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+PROBE = "weight_magnitude"
+
+
 def spec(bs: int | None, epochs: int) -> dict:
     return {"name": f"overhead-{bs or 'full'}-{epochs}",
             "model": {"family": "telescope_mlp", "depth": 50, "width": 64},
             "data": {"name": "sine", "n_train": 1024},
             "train": {"optimizer": "adam", "lr": 0.001, "epochs": epochs, "batch_size": bs},
-            "probes": [{"name": "weight_magnitude"}], "seeds": [0]}
+            "probes": [{"name": PROBE}], "seeds": [0]}
 
 
 def bare(bs: int | None, epochs: int) -> float:
@@ -92,6 +96,7 @@ def service_run(c, svc, bs: int | None, epochs: int) -> dict:
     if run["status"] != "succeeded":
         raise RuntimeError(f"run {run['id']} {run['status']}: {run['error']}")
     rid = run["id"]
+    figures_drawn(c, rid)
 
     def points(key: str) -> list[dict]:
         return c.get(f"/v1/runs/{rid}/metrics/{key}").json()["points"]
@@ -106,6 +111,16 @@ def service_run(c, svc, bs: int | None, epochs: int) -> dict:
     return {"total": end - start, "queue": start - submitted, "startup": first - start, "epochs": last - first,
             "in_loop": in_loop, "steps": steps, "val_passes": len(val) - 1, "tail": end - last,
             "log_total": logged["finished"] - logged["claimed"] if len(logged) == 2 else float("nan")}
+
+
+def figures_drawn(c, run_id: str, timeout: float = 120.0) -> None:
+    """Wait until the figure task has drawn the run's probe figure (its PNG is stored): the worker
+    draws it after the run is finished, and a bare loop timed while it draws would share the CPU."""
+    deadline = time.monotonic() + timeout
+    while not any(a["name"] == f"figures/{PROBE}.png" for a in c.get(f"/v1/runs/{run_id}/artifacts").json()["items"]):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_id}: its {PROBE} figure was not drawn within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
