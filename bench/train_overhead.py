@@ -10,6 +10,7 @@ The same telescope MLP (depth 50, width 64, sine N=1024, Adam lr 1e-3) is traine
 paired ratios (b)/(a), and with --breakdown the same for fit's parts (NullReporter, no probes).
 
     .venv/bin/python bench/train_overhead.py [--device cuda] [--epochs 20] [--repeats 7]
+        [--log-every 1] [--val-every auto] [--checkpoint-every 10]   (the spec fields of (b))
 Target: (b)/(a) <= 1.05.
 """
 
@@ -62,7 +63,9 @@ def minimal(model, x, y, epochs: int, bs: int, seed: int, val=None) -> float:
 
 def main() -> None:
     args = options(device="cpu", threads=1, depth=50, width=64, epochs=20, epochs_full=(60, "epochs at full batch"),
-                   repeats=7, batch="32,full", breakdown=(False, "also time fit() without reporter/probes"), log_every=1)
+                   repeats=7, batch="32,full", breakdown=(False, "also time fit() without reporter/probes"), log_every=1,
+                   val_every=("auto", "the spec's train.val_every for (b)"),
+                   checkpoint_every=(10, "the spec's train.checkpoint_every for (b)"))
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
@@ -77,7 +80,9 @@ def main() -> None:
         for b in args.batch.split(","):
             bs = None if b == "full" else int(b)
             epochs = args.epochs_full if bs is None else args.epochs
-            train = TrainParams(epochs=epochs, batch_size=bs, checkpoint_every=10, log_every=args.log_every)
+            val_every = args.val_every if args.val_every == "auto" else int(args.val_every)
+            train = TrainParams(epochs=epochs, batch_size=bs, checkpoint_every=args.checkpoint_every,
+                                log_every=args.log_every, val_every=val_every)
             probes = [WeightMagnitude(name="weight_magnitude", every=10)]
 
             def run_a():
