@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import not_found
 from api.state import AppState
-from persistence.db import session_scope
+from persistence.db import end_session, session_scope
 from persistence.models import Experiment, Run
 from persistence.repo import experiments as exp_repo
 from persistence.repo import keys as key_repo
@@ -54,16 +54,6 @@ async def get_settings_dep(state: StateDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def _end(session: Session, ok: bool) -> None:
-    try:
-        if ok:
-            session.commit()
-        else:
-            session.rollback()
-    finally:
-        session.close()
-
-
 async def get_session(state: StateDep) -> AsyncIterator[Session]:
     """A session for the request, ended as `session_scope` ends one: committed when the route
     returns, rolled back when it raises, then closed. Making one does no I/O (a connection is
@@ -79,7 +69,7 @@ async def get_session(state: StateDep) -> AsyncIterator[Session]:
             session.close()
         else:
             with anyio.CancelScope(shield=True):  # a client gone mid-request still returns the connection
-                await run_in_threadpool(_end, session, ok)
+                await run_in_threadpool(end_session, session, ok)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

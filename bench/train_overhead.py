@@ -80,9 +80,8 @@ def main() -> None:
         for b in args.batch.split(","):
             bs = None if b == "full" else int(b)
             epochs = args.epochs_full if bs is None else args.epochs
-            val_every = args.val_every if args.val_every == "auto" else int(args.val_every)
             train = TrainParams(epochs=epochs, batch_size=bs, checkpoint_every=args.checkpoint_every,
-                                log_every=args.log_every, val_every=val_every)
+                                log_every=args.log_every, val_every=args.val_every)  # "30" is read as 30
             probes = [WeightMagnitude(name="weight_magnitude", every=10)]
 
             def run_a():

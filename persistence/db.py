@@ -67,17 +67,27 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def end_session(session: Session, ok: bool) -> None:
+    """How every session ends: committed when its work went through (`ok`), else rolled back; then
+    closed (its connection back to the pool)."""
+    try:
+        if ok:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     session = factory()
+    ok = False
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        ok = True
     finally:
-        session.close()
+        end_session(session, ok)
 
 
 def ping(engine: Engine) -> None:

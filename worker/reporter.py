@@ -6,9 +6,9 @@ renews the run's lease and turns a cancel request (or a lost lease) into `should
 
 A checkpoint is serialised on the training thread and stored on a thread of its own: that thread
 first writes the points buffered up to it, then stores and records the checkpoint's bytes, so the
-training thread waits for none of that I/O. While it is in
-flight the training thread writes nothing (its points stay buffered until the next flush), so one
-run's writes keep their order: points, progress and events never overtake an earlier flush.
+training thread waits for none of that I/O. While it is in flight the training thread writes
+nothing (its points stay buffered until the next flush), so one run's writes keep their order:
+points, progress and events never overtake an earlier flush.
 """
 
 from __future__ import annotations

@@ -221,4 +221,4 @@ def test_a_submission_takes_one_trip_to_the_thread_pool(client, monkeypatch):
     assert len(trips) == 1, trips  # the route
     trips.clear()
     assert client.get(f"/v1/experiments/{r.json()['id']}").status_code == 200
-    assert trips[-1] == "_end", trips
+    assert trips[-1] == "end_session", trips
