@@ -7,7 +7,8 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_EPOCHS = 100_000
-VAL_PASSES = 100  # `val_every: auto`: about this many validation passes per run, plus the last epoch
+VAL_PASSES = 100  # `val_every: auto`: at most about this many validation passes per run, plus the last epoch
+VAL_FULL_BATCH = 10  # `val_every: auto` where an epoch is one optimizer step: at least every this many epochs
 
 
 class SkipStar(BaseModel):
@@ -51,9 +52,12 @@ class TrainParams(BaseModel):
     val_every: Union[Literal["auto"], Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] = Field(
         "auto",
         description="epochs between validation passes; the last epoch (and the init, where a probe records "
-        "epoch 0) is always validated. 'auto': every epoch for runs of up to 100 epochs and for skip* (its switch reads every "
-        "epoch's validation loss), else every ceil(epochs / 100) epochs. Validation never changes training "
-        "(same weights and training losses for any value); the value used is the run summary's `val_every`",
+        "epoch 0) is always validated. 'auto': every epoch for skip* (its switch reads every epoch's validation "
+        "loss); otherwise every ceil(epochs / 100) epochs, which is every epoch up to 100 epochs, but at least "
+        "every 10th epoch where an epoch is a single optimizer step (full batch), since a validation forward "
+        "then costs a large part of each step. Set 1 to validate every epoch (e.g. a full-batch run whose "
+        "best_val_loss is compared with a skip* run's). Validation never changes training (same "
+        "weights and training losses for any value); the value used is the run summary's `val_every`",
     )
     skip_star: Optional[SkipStar] = Field(
         None, description="seed 001's skip* schedule; `epochs` counts both of its phases (give a vanilla "
@@ -73,14 +77,16 @@ class TrainParams(BaseModel):
             )
         return self
 
-    def val_interval(self) -> int:
-        """The epochs between validation passes that `val_every` means for this run (see its description)."""
+    def val_interval(self, steps_per_epoch: int) -> int:
+        """The epochs between validation passes that `val_every` means for this run, whose epochs
+        take `steps_per_epoch` optimizer steps each (see the field's description)."""
         if self.val_every != "auto":
             return self.val_every
         if self.skip_star is not None:
             return 1
-        return max(1, -(-self.epochs // VAL_PASSES))
+        every = max(1, -(-self.epochs // VAL_PASSES))
+        return max(every, VAL_FULL_BATCH) if steps_per_epoch <= 1 else every
 
-    def validates_at(self, epoch: int) -> bool:
-        """Whether epoch `epoch` (1-based) ends with a validation pass: every `val_interval()` and the last."""
-        return epoch % self.val_interval() == 0 or epoch == self.epochs
+    def validates_at(self, epoch: int, steps_per_epoch: int) -> bool:
+        """Whether epoch `epoch` (1-based) ends with a validation pass: every `val_interval` and the last."""
+        return epoch % self.val_interval(steps_per_epoch) == 0 or epoch == self.epochs

@@ -3,8 +3,8 @@
 `fit` trains one model (K = 1, `loop.SingleView`), `fit_ensemble` K seeds stacked
 (`ensemble.StackedView`); both run `run_epochs`, which owns the epoch: the lr schedule, the
 steps (forward, loss (+ L1), backward, the gradient records, clipping, optimizer step), the
-validation pass on the epochs `train.validates_at` names, one host sync per epoch, then for each
-run: the nan/inf stop, its scalars and layer statistics, the records its probes declared
+validation pass on the epochs `train.validates_at` names (given the view's steps per epoch), one
+host sync per epoch, then for each run: the nan/inf stop, its scalars and layer statistics, the records its probes declared
 (`skipcore.train.records`), best val loss, the skip* switch, the checkpoint rule and the
 reporter's stop. A run that stops leaves at that epoch (`view.keep`);
 `result` gives its FitResult (summary, test split, records).
@@ -147,7 +147,7 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
     the rows that leave (stopped or diverged)."""
     loss_sum, correct, first_k, grad_norm, step_s = parts
     t0, lr, train, plan, task = ctx.t0, ctx.lr, ctx.train, ctx.plan, ctx.task
-    validate = train.validates_at(epoch)
+    validate = train.validates_at(epoch, view.n_steps)
     K, n = len(rows), view.n
     flat = [(loss_sum / n).reshape(-1), correct.float().reshape(-1)]
     dev = flat[0].device
@@ -193,7 +193,7 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
 def _after_report(view: Any, r: int, row: Row, epoch: int, scalars: dict[str, float], ctx: "_Run") -> bool:
     """Best val loss, the skip* switch, the checkpoint rule and the reporter's stop; True: it leaves."""
     train, loop = ctx.train, row.loop
-    validated = "val_loss" in scalars  # `train.validates_at(epoch)`
+    validated = "val_loss" in scalars  # `train.validates_at(epoch, view.n_steps)`
     if validated:
         loop["best_val"] = min(loop["best_val"], scalars["val_loss"])
     row.last, row.done = scalars, epoch
@@ -262,7 +262,7 @@ def result(view: Any, r: int, row: Row, ctx: _Run) -> Any:
     if math.isfinite(row.loop["best_val"]):
         summary["best_val_loss"] = row.loop["best_val"]
     summary["time_s"] = row.time_before + time.perf_counter() - ctx.t_start
-    summary["val_every"] = ctx.train.val_interval()
+    summary["val_every"] = ctx.train.val_interval(view.n_steps)
     if row.stopped is None:
         summary.update(evaluate_test_split(view.model(r), *row.test_split, ctx.task, ctx.n_classes))
     return FitResult(epochs_run=row.done, stopped=row.stopped, summary=summary, records=row.records())

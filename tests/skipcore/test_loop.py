@@ -107,7 +107,8 @@ def test_step_time_counts_the_training_steps_and_not_the_validation_pass():
     share of the epoch must be small (a `step_time` that included the validation would be ~1)."""
     big_val = sine(Sine(name="sine", n_train=32, n_val=32 * 64), seed=0)
     rep = ListReporter()
-    fit(_model(depth=8, width=64), big_val, _train(epochs=4, batch_size=32), reporter=rep, seed=0)
+    fit(_model(depth=8, width=64), big_val, _train(epochs=4, batch_size=32, val_every=1), reporter=rep,
+        seed=0)
     step, whole = rep.history("step_time"), rep.history("epoch_time")
     assert len(step) == len(whole) == 4 and all(s > 0 for s in step)
     assert all(s < w for s, w in zip(step, whole))
@@ -138,14 +139,37 @@ def test_validation_every_k_epochs_changes_no_training_number(data):
     assert results[1].summary["best_val_loss"] == min(validated)
 
 
-@pytest.mark.parametrize("epochs,val_every,star,want", [
-    (100, "auto", False, 1), (101, "auto", False, 2), (300, "auto", False, 3), (2000, "auto", False, 20),
-    (2000, "auto", True, 1), (2000, 7, False, 7), (2000, 1, True, 1)])
-def test_val_every_auto_rule(epochs, val_every, star, want):
+@pytest.mark.parametrize("epochs,steps,val_every,star,want", [
+    (100, 32, "auto", False, 1), (101, 32, "auto", False, 2), (300, 32, "auto", False, 3),
+    (2000, 32, "auto", False, 20), (100, 2, "auto", False, 1), (300, 2, "auto", False, 3),
+    (30, 1, "auto", False, 10), (300, 1, "auto", False, 10), (5, 1, "auto", False, 10),
+    (3000, 1, "auto", False, 30), (2000, 32, "auto", True, 1), (300, 1, "auto", True, 1),
+    (2000, 32, 7, False, 7), (300, 1, 1, False, 1), (2000, 1, 1, True, 1)])
+def test_val_every_auto_rule(epochs, steps, val_every, star, want):
+    """`auto`: at most about 100 passes a run, and at least every 10th epoch at one step an epoch."""
     extra = {"skip_star": {"rule": "epochs", "phase1_epochs": 5}} if star else {}
     t = TrainParams(epochs=epochs, val_every=val_every, **extra)
-    assert t.val_interval() == want
-    assert t.validates_at(epochs) and t.validates_at(want) and (want == 1 or not t.validates_at(1))
+    assert t.val_interval(steps) == want
+    assert t.validates_at(epochs, steps) and t.validates_at(min(want, epochs), steps)
+    assert want == 1 or not t.validates_at(1, steps)
+
+
+def test_a_full_batch_run_validates_every_tenth_epoch_and_says_so(data):
+    """One step an epoch (full batch): `auto` validates every 10th epoch and the last; the training
+    is the same as validating every epoch."""
+    reps, results, models = [], [], []
+    for val_every in ("auto", 1):
+        rep, m = ListReporter(), _model()
+        results.append(fit(m, data, _train(epochs=25, batch_size=None, val_every=val_every), reporter=rep, seed=2))
+        reps.append(rep)
+        models.append(m)
+    auto, every = reps
+    assert [e for e, sc, _ in auto.records if "val_loss" in sc] == [10, 20, 25]
+    assert (results[0].summary["val_every"], results[1].summary["val_every"]) == (10, 1)
+    assert auto.history("train_loss") == every.history("train_loss")
+    assert auto.history("val_loss") == [sc["val_loss"] for e, sc, _ in every.records if e in (10, 20, 25)]
+    for (k, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        assert torch.equal(a, b), k
 
 
 def test_val_every_above_one_is_refused_with_skip_star():
