@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # progress and metrics events of runs finished this long ago are deleted (status events stay)
     event_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
     metric_flush_seconds: float = Field(1.0, gt=0)
+    # a run's checkpoints (only its latest is kept, to resume it) come at its spec's
+    # `checkpoint_every` epochs but at least this long apart, and not before this long into its
+    # training; the last epoch's and a stopping run's are always stored. 0: every one
+    checkpoint_min_seconds: float = Field(5.0, ge=0)
     visibility_timeout: int = Field(7 * 24 * 3600, ge=60)
     broker_polling_interval: float = Field(0.1, gt=0)
     # seed ensembles: a worker trains up to this many queued sibling runs (same spec but the seed)

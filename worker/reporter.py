@@ -4,6 +4,13 @@ Metric points and layer statistics are buffered and written in batches (one tran
 flush, at most every `metric_flush_seconds`), never one insert per point. A heartbeat thread
 renews the run's lease and turns a cancel request (or a lost lease) into `should_stop()`.
 
+Checkpoints come at the spec's `checkpoint_every` epochs, at least `checkpoint_min_seconds` (5 s)
+apart and not before that long into the run; the last epoch's and a stopping run's are always
+stored. Only a run's latest checkpoint is kept, to resume it bit-identically from any epoch, so the
+floor costs a killed run at most those seconds of training again and nothing else; at full batch,
+where an epoch is a single step, `checkpoint_every: 10` would otherwise store one every few tenths
+of a second, each costing the training thread its serialisation and the store's Python work.
+
 A checkpoint is serialised on the training thread and stored on a thread of its own: that thread
 first writes the points buffered up to it, then stores and records the checkpoint's bytes, so the
 training thread waits for none of that I/O. While it is in flight the training thread writes
@@ -46,6 +53,8 @@ class DbReporter:
         self._beat = threading.Event()
         self._ckpt_thread: Optional[threading.Thread] = None
         self._ckpt_error: Optional[BaseException] = None
+        self._last_checkpoint = time.monotonic()  # the run's start counts as one for the floor
+        self.checkpoints_skipped = 0
         self._thread = threading.Thread(target=self._heartbeat, name=f"heartbeat-{run_id}", daemon=True)
         self._thread.start()
 
@@ -78,6 +87,12 @@ class DbReporter:
         fsync, hashing, the database) mostly waits on I/O without the GIL, so it stays off."""
         from skipcore.train import checkpoint as ckpt
 
+        now = time.monotonic()
+        last = epoch >= self.epochs or self._stop is not None
+        if not last and now - self._last_checkpoint < self.ctx.settings.checkpoint_min_seconds:
+            self.checkpoints_skipped += 1  # too soon after the previous one (see the module docstring)
+            return
+        self._last_checkpoint = now
         self.wait_checkpoint()
         blob = ckpt.save(state)
         pending = self._take()

@@ -48,7 +48,11 @@ class TrainParams(BaseModel):
     log_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = Field(
         1, description="epochs between per-layer statistics records"
     )
-    checkpoint_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
+    checkpoint_every: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = Field(
+        10, description="epochs between checkpoints; only a run's latest is kept, to resume it (bit-identically, "
+        "from any epoch). The service's workers store them at least SKIPCORE_CHECKPOINT_MIN_SECONDS (5 s) apart, "
+        "and always the last epoch's and a stopping run's"
+    )
     val_every: Union[Literal["auto"], Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] = Field(
         "auto",
         description="epochs between validation passes; the last epoch (and the init, where a probe records "

@@ -24,7 +24,9 @@ from tests.factories import long_sine_spec, make_spec
 
 pytestmark = pytest.mark.slow
 
-FAST_LEASE = dict(lease_seconds="3", heartbeat_seconds="0.5", sweep_interval_seconds="0.5", metric_flush_seconds="0.3")
+# every checkpoint stored (no time floor): these runs are killed a second or two into training
+FAST_LEASE = dict(lease_seconds="3", heartbeat_seconds="0.5", sweep_interval_seconds="0.5", metric_flush_seconds="0.3",
+                  checkpoint_min_seconds="0")
 EPOCHS = 40
 KILL_AT = 6
 

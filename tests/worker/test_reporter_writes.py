@@ -5,6 +5,7 @@ run's writes keep their order while it is in flight."""
 from __future__ import annotations
 
 import threading
+import time
 
 import torch
 from sqlalchemy import event
@@ -22,8 +23,9 @@ from worker.context import WorkerContext
 from worker.reporter import DbReporter
 
 
-def _reporter(home):
-    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}", metric_flush_seconds=3600)
+def _reporter(home, **settings):
+    settings = {"checkpoint_min_seconds": 0, **settings}
+    settings = make_settings(home, f"sqlite:///{home / 'skipcore.db'}", metric_flush_seconds=3600, **settings)
     upgrade(str(settings.database_url))
     engine = make_engine(str(settings.database_url))
     ctx = WorkerContext(settings, engine, make_sessionmaker(engine), make_store(settings), "test-worker")
@@ -122,3 +124,62 @@ def test_a_checkpoint_is_serialised_on_the_training_thread_and_stored_as_it_was(
         uri = run_repo.get(s, run_id).checkpoint_uri
     stored = ckpt.load(ctx.store.get(uri))
     assert torch.equal(stored["model"]["weight"], expected)
+
+
+def _stored_epoch(ctx, run_id):
+    with session_scope(ctx.sessions) as s:
+        return run_repo.get(s, run_id).checkpoint_epoch
+
+
+def test_checkpoints_keep_the_time_floor_but_the_last_epoch_and_a_stop_are_always_stored(home, monkeypatch):
+    """`checkpoint_min_seconds`: a checkpoint due sooner than that after the run's start (or the
+    previous one) is neither serialised nor stored; the last epoch's always is, and so is a
+    stopping run's."""
+    ctx, run_id, rep, _ = _reporter(home, checkpoint_min_seconds=3600)
+    saved: list[int] = []
+    save = ckpt.save
+    monkeypatch.setattr(ckpt, "save", lambda state: saved.append(state["epoch"]) or save(state))
+    try:
+        for epoch in (1, 2, 3):
+            rep.metrics(epoch, {"train_loss": 1.0 / epoch}, {})
+            rep.checkpoint(epoch, _state(epoch))
+        rep.wait_checkpoint()
+        assert saved == [] and rep.checkpoints_skipped == 3 and _stored_epoch(ctx, run_id) is None
+        with session_scope(ctx.sessions) as s:  # the run is cancelled: the next flush reads it
+            assert exp_repo.request_cancel_run(s, run_repo.get(s, run_id))
+        rep.flush()
+        assert rep.should_stop() == "cancelled"
+        rep.checkpoint(3, _state(3))
+        rep.wait_checkpoint()
+        assert saved == [3] and _stored_epoch(ctx, run_id) == 3
+    finally:
+        rep.close()
+
+    ctx, run_id, rep, _ = _reporter(home / "last", checkpoint_min_seconds=3600)
+    saved.clear()
+    try:
+        rep.checkpoint(2, _state(2))
+        rep.checkpoint(4, _state(4))  # the reporter's run has 4 epochs: the last
+        rep.wait_checkpoint()
+        assert saved == [4] and _stored_epoch(ctx, run_id) == 4
+    finally:
+        rep.close()
+
+
+def test_a_checkpoint_due_after_the_floor_is_stored(home, monkeypatch):
+    floor = 0.2
+    ctx, run_id, rep, _ = _reporter(home, checkpoint_min_seconds=floor)
+    try:
+        start = time.monotonic()
+        rep.checkpoint(1, _state(1))
+        assert rep.checkpoints_skipped == 1
+        while time.monotonic() - start < floor:  # the floor is time itself: wait it out
+            time.sleep(0.01)
+        rep.checkpoint(2, _state(2))
+        rep.wait_checkpoint()
+        assert _stored_epoch(ctx, run_id) == 2
+        rep.checkpoint(3, _state(3))  # right after epoch 2's: too soon
+        rep.wait_checkpoint()
+        assert rep.checkpoints_skipped == 2 and _stored_epoch(ctx, run_id) == 2
+    finally:
+        rep.close()

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 EPOCHS = 30
 SETTINGS = dict(device="cpu", lease_seconds="15", heartbeat_seconds="0.5", sweep_interval_seconds="0.5",
-                metric_flush_seconds="0.2")
+                metric_flush_seconds="0.2", checkpoint_min_seconds="0")  # every checkpoint: the run restarts mid-way
 SPEC = long_sine_spec("restart", n_train=256, epochs=EPOCHS, checkpoint_every=5)
 FINISHED = ("succeeded", "failed", "cancelled")
 
