@@ -5,7 +5,9 @@ The same telescope MLP (depth 50, width 64, sine N=1024, Adam lr 1e-3) is traine
       the epoch's loss read once per epoch, nothing else;
   (b) by `fit()` with the real `worker.reporter.DbReporter` on an embedded SQLite database and a
       local object store in a temp dir, the `weight_magnitude` probe (every 10) and
-      checkpoint_every 10, i.e. what the worker runs for such a spec (log_every: spec default 1).
+      checkpoint_every 10, i.e. what the worker runs for such a spec (log_every: spec default 1),
+      with the worker's checkpoint floor (SKIPCORE_CHECKPOINT_MIN_SECONDS, 5 s: set it to 0 in
+      the environment to store every checkpoint_every-th epoch's).
 (a) and (b) alternate in one process, same threads; the script prints the median of the
 paired ratios (b)/(a), and with --breakdown the same for fit's parts (NullReporter, no probes).
 
