@@ -201,11 +201,10 @@ def _after_report(view: Any, r: int, row: Row, epoch: int, scalars: dict[str, fl
     if row.phase == 1 and validated and skip_star.phase1_over(train.skip_star, epoch, scalars["val_loss"], loop):
         view.switch_skips(r, train.skip_star)  # main-path weights and their optimizer state kept
         row.phase = 2
-    saved = epoch % train.checkpoint_every == 0 or epoch == train.epochs
-    if saved:
-        row.reporter.checkpoint(epoch, view.capture(r, epoch, row.phase, row.generator, loop))
+    # the stop is read first, so that a reporter that thins its checkpoints (the worker's time floor)
+    # knows, when asked for this epoch's, that the run stops here and stores it
     row.stopped = row.reporter.should_stop()
-    if row.stopped and not saved:
+    if row.stopped or epoch % train.checkpoint_every == 0 or epoch == train.epochs:
         row.reporter.checkpoint(epoch, view.capture(r, epoch, row.phase, row.generator, loop))
     return bool(row.stopped)
 

@@ -24,7 +24,9 @@ class Reporter(Protocol):
         (`checkpoint.save(state)`) before returning, do not keep the dict."""
 
     def should_stop(self) -> Optional[str]:
-        """A reason string stops the loop at the next check (epoch boundary or every 50 steps)."""
+        """A reason string stops the loop at the next check (epoch boundary or every 50 steps). At
+        an epoch's end it is asked before that epoch's checkpoint, and a run that stops there is
+        checkpointed whatever `checkpoint_every` says."""
 
 
 class NullReporter:

@@ -184,6 +184,33 @@ def test_should_stop_reason_stops_the_loop_and_checkpoints(data):
     assert 2 in rep.checkpoints
 
 
+def test_a_stop_is_read_before_the_checkpoint_of_its_epoch(data):
+    """A reporter that thins its checkpoints (the worker keeps a time floor between them) learns
+    that the run stops before it is asked for that epoch's checkpoint, on a checkpoint epoch too,
+    so it can store the stopping run's state."""
+
+    class Thinning(ListReporter):
+        def __init__(self) -> None:
+            super().__init__(stop_after=4)
+            self.calls: list[tuple[str, int]] = []
+
+        def should_stop(self):
+            reason = super().should_stop()
+            self.calls.append(("stop" if reason else "go", self.records[-1][0]))
+            return reason
+
+        def checkpoint(self, epoch: int, state: dict) -> None:
+            self.calls.append(("checkpoint", epoch))
+            if self.calls[-2] == ("stop", epoch):  # like the worker: a stopping run's is stored
+                super().checkpoint(epoch, state)
+
+    rep = Thinning()
+    res = fit(_model(), data, _train(epochs=10, checkpoint_every=2), reporter=rep, seed=0)
+    assert res.epochs_run == 4 and res.stopped
+    assert rep.calls[-2:] == [("stop", 4), ("checkpoint", 4)]
+    assert list(rep.checkpoints) == [4]
+
+
 def test_metrics_scalars_and_layer_stats_per_epoch(data):
     rep = ListReporter()
     wm = WeightMagnitude(name="weight_magnitude", every=2)
