@@ -76,7 +76,7 @@ class DbReporter:
             self.flush()
 
     def checkpoint(self, epoch: int, state: dict) -> None:
-        """Serialise the state here, on the training thread (8 ms for a depth-50 MLP with Adam);
+        """Serialise the state here, on the training thread (5-12 ms for a depth-50 MLP with Adam);
         then, on a background thread, write the points buffered so far (they are durable before
         the checkpoint is), store the bytes and record them while training goes on. At most one
         in flight (the next checkpoint, `flush`, `wait_checkpoint` and `close` wait for it).

@@ -17,6 +17,7 @@ model without skipcore. Format-1 blobs (every tensor its own record) still load.
 from __future__ import annotations
 
 import io
+import math
 import random
 from typing import Any, Optional
 
@@ -130,10 +131,7 @@ def _unpack(tree: Any, buffers: list[torch.Tensor]) -> Any:
         if isinstance(node, dict):
             if set(node) == {_PACKED}:
                 i, offset, shape = node[_PACKED]
-                numel = 1
-                for d in shape:
-                    numel *= d
-                return buffers[i][offset: offset + numel].view(shape).clone()
+                return buffers[i][offset: offset + math.prod(shape)].view(shape).clone()
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, (list, tuple)):
             return type(node)(walk(v) for v in node)

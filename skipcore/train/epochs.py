@@ -4,9 +4,9 @@
 (`ensemble.StackedView`); both run `run_epochs`, which owns the epoch: the lr schedule, the
 steps (forward, loss (+ L1), backward, the gradient records, clipping, optimizer step), the
 validation pass on the epochs `train.validates_at` names (given the view's steps per epoch), one
-host sync per epoch, then for each run: the nan/inf stop, its scalars and layer statistics, the records its probes declared
-(`skipcore.train.records`), best val loss, the skip* switch, the checkpoint rule and the
-reporter's stop. A run that stops leaves at that epoch (`view.keep`);
+host sync per epoch, then for each run: the nan/inf stop, its scalars and layer statistics, the
+records its probes declared (`skipcore.train.records`), best val loss, the skip* switch, the
+reporter's stop and the checkpoint rule. A run that stops leaves at that epoch (`view.keep`);
 `result` gives its FitResult (summary, test split, records).
 
 A view holds K rows (row r of every per-run tensor is `rows[r]`) and provides: `device`, `opt`,
@@ -191,7 +191,7 @@ def _end_of_epoch(view: Any, epoch: int, parts: tuple, rows: list[Row], log_laye
 
 
 def _after_report(view: Any, r: int, row: Row, epoch: int, scalars: dict[str, float], ctx: "_Run") -> bool:
-    """Best val loss, the skip* switch, the checkpoint rule and the reporter's stop; True: it leaves."""
+    """Best val loss, the skip* switch, the reporter's stop and the checkpoint rule; True: it leaves."""
     train, loop = ctx.train, row.loop
     validated = "val_loss" in scalars  # `train.validates_at(epoch, view.n_steps)`
     if validated:
